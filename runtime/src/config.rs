@@ -1,0 +1,439 @@
+//! Configuration: the `keepsake` table of Rocket's figment, and the secret keys.
+
+use std::fmt;
+use std::time::Duration;
+
+use rocket::figment::{value::Value, Figment};
+use rocket::http::SameSite;
+use rocket::serde::{de, Deserialize, Deserializer};
+
+/// The `keepsake` configuration, read from Rocket's figment when the fairing ignites.
+///
+/// Set it in `Rocket.toml` under `[default.keepsake]` (or a profile's table), as
+/// `ROCKET_KEEPSAKE={max_age="7d"}`, or one key at a time as `ROCKET_KEEPSAKE_MAX_AGE=7d`.
+/// Every default is safe in production. An invalid value fails ignite with a message
+/// naming the key.
+///
+/// ```toml
+/// [default.keepsake]
+/// cookie_name = "session"
+/// max_age = "31d"
+/// idle_timeout = "2h"
+/// same_site = "strict"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(crate = "rocket::serde", default, deny_unknown_fields)]
+pub struct Config {
+    /// Name of the session cookie. Default: `"session"`.
+    pub cookie_name: String,
+    /// Lifetime of a permanent session, and the oldest signature accepted for any session.
+    /// Default: 31 days.
+    #[serde(deserialize_with = "duration")]
+    pub max_age: Duration,
+    /// Re-send the cookie of a permanent session on every request that loads it, so
+    /// that its expiry slides forward (Flask's `SESSION_REFRESH_EACH_REQUEST`). Default: `true`.
+    pub refresh_each_request: bool,
+    /// A session not loaded by any request for this long is expired. While set, every
+    /// request that loads the session renews its cookie. Default: off.
+    #[serde(deserialize_with = "optional_duration")]
+    pub idle_timeout: Option<Duration>,
+    /// A session is expired this long after it was created, however active. Default: off.
+    #[serde(deserialize_with = "optional_duration")]
+    pub absolute_timeout: Option<Duration>,
+    /// `Path` attribute of the cookie. Default: `"/"`.
+    pub cookie_path: String,
+    /// `Domain` attribute of the cookie. Default: none (the cookie is host-only).
+    pub cookie_domain: Option<String>,
+    /// `Secure` attribute. Default: `true` (browsers accept Secure cookies from
+    /// `http://localhost`, so development still works).
+    pub secure: bool,
+    /// `HttpOnly` attribute. Default: `true`.
+    pub http_only: bool,
+    /// `SameSite` attribute: `"lax"`, `"strict"` or `"none"`. Default: `"lax"`.
+    #[serde(deserialize_with = "same_site")]
+    pub same_site: SameSite,
+    /// `Partitioned` attribute (CHIPS). Default: `false`.
+    pub partitioned: bool,
+    /// Previous values of Rocket's `secret_key`, in the same formats: cookies signed
+    /// with them are still accepted, and re-signed with the current key on their next
+    /// write. Default: none.
+    pub fallback_keys: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cookie_name: "session".into(),
+            max_age: Duration::from_secs(31 * 24 * 60 * 60),
+            refresh_each_request: true,
+            idle_timeout: None,
+            absolute_timeout: None,
+            cookie_path: "/".into(),
+            cookie_domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            partitioned: false,
+            fallback_keys: Vec::new(),
+        }
+    }
+}
+
+/// Why the configuration was refused at ignite.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value under `keepsake` could not be read.
+    #[error("invalid `keepsake` configuration")]
+    Invalid(#[source] Box<rocket::figment::Error>),
+    /// A rule between values is broken, e.g. a `__Host-` cookie that is not `Secure`.
+    #[error("invalid `keepsake` configuration: {0}")]
+    Rule(String),
+    /// The release profile has no `secret_key`.
+    #[error(
+        "no `secret_key` is configured for profile `{0}`, and sessions cannot be signed without \
+         one; generate one with `openssl rand -base64 32` and set it as `secret_key` in \
+         Rocket.toml or `ROCKET_SECRET_KEY`"
+    )]
+    MissingSecret(String),
+    /// A secret key could not be decoded or is too short.
+    #[error("`{key}` is invalid: {reason}")]
+    BadSecret {
+        /// Which setting, e.g. `secret_key` or `keepsake.fallback_keys[0]`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Names of the keys of [`Config`], for `ROCKET_KEEPSAKE_<KEY>` environment overrides.
+const KEYS: &[&str] = &[
+    "cookie_name",
+    "max_age",
+    "refresh_each_request",
+    "idle_timeout",
+    "absolute_timeout",
+    "cookie_path",
+    "cookie_domain",
+    "secure",
+    "http_only",
+    "same_site",
+    "partitioned",
+    "fallback_keys",
+];
+
+impl Config {
+    /// Reads the `keepsake` table from `figment`, then the flat `keepsake_<key>` values
+    /// that Rocket's `ROCKET_KEEPSAKE_<KEY>` environment variables become, and checks it.
+    pub fn from_figment(figment: &Figment) -> Result<Config, ConfigError> {
+        let mut focused = figment.focus("keepsake");
+        for key in KEYS {
+            if let Ok(value) = figment.find_value(&format!("keepsake_{key}")) {
+                focused = focused.merge((*key, value));
+            }
+        }
+        let config: Config = focused
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks the rules between values that browsers enforce by silently dropping the cookie.
+    fn check(&self) -> Result<(), ConfigError> {
+        let rule = |msg: String| Err(ConfigError::Rule(msg));
+        let name = &self.cookie_name;
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return rule(format!(
+                "`cookie_name` {name:?} is not a valid cookie name; use letters, digits and `-_.`"
+            ));
+        }
+        if !self.cookie_path.starts_with('/') {
+            return rule(format!(
+                "`cookie_path` {:?} must start with `/`",
+                self.cookie_path
+            ));
+        }
+        if self.max_age.is_zero() {
+            return rule("`max_age` must be more than zero seconds".into());
+        }
+        if self.idle_timeout.is_some_and(|d| d.is_zero()) {
+            return rule(
+                "`idle_timeout` must be more than zero seconds; omit it to disable".into(),
+            );
+        }
+        if self.absolute_timeout.is_some_and(|d| d.is_zero()) {
+            return rule(
+                "`absolute_timeout` must be more than zero seconds; omit it to disable".into(),
+            );
+        }
+        if name.starts_with("__Secure-") && !self.secure {
+            return rule(format!(
+                "cookie `{name}` needs `secure = true` (the `__Secure-` prefix)"
+            ));
+        }
+        if name.starts_with("__Host-")
+            && (!self.secure || self.cookie_path != "/" || self.cookie_domain.is_some())
+        {
+            return rule(format!(
+                "cookie `{name}` needs `secure = true`, `cookie_path = \"/\"` and no \
+                 `cookie_domain` (the `__Host-` prefix)"
+            ));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return rule(
+                "`same_site = \"none\"` needs `secure = true`; browsers refuse it otherwise".into(),
+            );
+        }
+        if self.partitioned && !self.secure {
+            return rule("`partitioned = true` needs `secure = true`".into());
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6265 `token` characters, minus the ones browsers treat inconsistently.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'^'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// Parses a duration: integer seconds, or a number followed by `s`, `m`, `h` or `d`.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        "d" => 24 * 60 * 60,
+        _ => return None,
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(factor).map(Duration::from_secs)
+}
+
+struct DurationVisitor;
+
+impl de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration: integer seconds, or e.g. \"90s\", \"30m\", \"12h\", \"7d\"")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        Ok(Duration::from_secs(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        u64::try_from(v)
+            .map(Duration::from_secs)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        parse_duration(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    de.deserialize_any(DurationVisitor)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de.deserialize_any(DurationVisitor).map(Some)
+}
+
+fn same_site<'de, D: Deserializer<'de>>(de: D) -> Result<SameSite, D::Error> {
+    let text = String::deserialize(de)?;
+    match text.to_ascii_lowercase().as_str() {
+        "lax" => Ok(SameSite::Lax),
+        "strict" => Ok(SameSite::Strict),
+        "none" => Ok(SameSite::None),
+        _ => Err(de::Error::invalid_value(
+            de::Unexpected::Str(&text),
+            &"one of \"lax\", \"strict\", \"none\"",
+        )),
+    }
+}
+
+/// Secret key material, at least 32 bytes.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Secret {
+    /// Decodes a key in any of the formats Rocket accepts for `secret_key`: a base64 or
+    /// hex string, or an array of bytes. `None` for an all-zero key (Rocket's "unset").
+    pub(crate) fn from_value(key: &str, value: &Value) -> Result<Option<Secret>, ConfigError> {
+        let bad = |reason: String| ConfigError::BadSecret {
+            key: key.into(),
+            reason,
+        };
+        let bytes = match value {
+            Value::String(_, text) => decode_key_text(text).map_err(bad)?,
+            Value::Array(_, items) => items
+                .iter()
+                .map(|item| item.to_u128().and_then(|n| u8::try_from(n).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(|| bad("expected an array of bytes".into()))?,
+            _ => return Err(bad("expected a base64 or hex string".into())),
+        };
+        if bytes.len() < 32 {
+            return Err(bad(format!(
+                "it is {} bytes; at least 32 are required (generate one with \
+                 `openssl rand -base64 32`)",
+                bytes.len()
+            )));
+        }
+        Ok((!bytes.iter().all(|b| *b == 0)).then_some(Secret(bytes)))
+    }
+
+    /// A random key, for development runs without a configured `secret_key`.
+    pub(crate) fn generate() -> Result<Secret, getrandom::Error> {
+        let mut bytes = vec![0; 64];
+        getrandom::getrandom(&mut bytes)?;
+        Ok(Secret(bytes))
+    }
+}
+
+fn decode_key_text(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let text = text.trim();
+    if text.len() == 64 || text.len() == 128 {
+        if let Ok(bytes) = hex::decode(text) {
+            return Ok(bytes);
+        }
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
+        .map_err(|_| "expected a base64 or hex string".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::figment::providers::Serialized;
+
+    fn figment(pairs: &[(&str, Value)]) -> Figment {
+        pairs.iter().fold(Figment::new(), |f, (k, v)| {
+            f.merge(Serialized::global(k, v))
+        })
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = Config::from_figment(&Figment::new()).unwrap();
+        assert_eq!(config.cookie_name, "session");
+        assert_eq!(config.max_age, Duration::from_secs(31 * 86400));
+        assert!(config.refresh_each_request && config.secure && config.http_only);
+        assert_eq!(config.same_site, SameSite::Lax);
+        assert_eq!(config.cookie_path, "/");
+        assert!(config.idle_timeout.is_none() && config.absolute_timeout.is_none());
+        assert!(!config.partitioned);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43200)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604800)));
+        assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
+        for bad in ["", "s", "1w", "-1s", "1.5h", "99999999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn nested_table_and_flat_env_keys() {
+        let fig = figment(&[
+            (
+                "keepsake",
+                Value::from(std::collections::BTreeMap::from([("max_age", "2h")])),
+            ),
+            ("keepsake_idle_timeout", Value::from(600u64)),
+            ("keepsake_same_site", Value::from("Strict")),
+        ]);
+        let config = Config::from_figment(&fig).unwrap();
+        assert_eq!(config.max_age, Duration::from_secs(7200));
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(config.same_site, SameSite::Strict);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let fig = figment(&[("keepsake_max_age", Value::from("soon"))]);
+        let err = Config::from_figment(&fig).unwrap_err();
+        let ConfigError::Invalid(inner) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(inner.to_string().contains("max_age"), "{inner}");
+
+        let fig = figment(&[
+            ("keepsake_secure", Value::from(false)),
+            ("keepsake_cookie_name", Value::from("__Host-s")),
+        ]);
+        assert!(
+            matches!(Config::from_figment(&fig), Err(ConfigError::Rule(m)) if m.contains("__Host-"))
+        );
+
+        let fig = figment(&[("keepsake_cookie_name", Value::from("a b"))]);
+        assert!(matches!(
+            Config::from_figment(&fig),
+            Err(ConfigError::Rule(_))
+        ));
+    }
+
+    #[test]
+    fn secrets() {
+        let b64 = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+        assert_eq!(
+            Secret::from_value("k", &Value::from(b64))
+                .unwrap()
+                .unwrap()
+                .0
+                .len(),
+            32
+        );
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            Secret::from_value("k", &Value::from(hex.as_str()))
+                .unwrap()
+                .unwrap()
+                .0,
+            vec![0xab; 32]
+        );
+        assert!(Secret::from_value("k", &Value::from(vec![0u8; 64]))
+            .unwrap()
+            .is_none());
+        let short = Secret::from_value("k", &Value::from("c2hvcnQ=")).unwrap_err();
+        assert!(short.to_string().contains("at least 32"), "{short}");
+    }
+}

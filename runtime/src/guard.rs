@@ -1,0 +1,137 @@
+//! The `Session<'_, T>` request guard.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, MutexGuard};
+
+use rocket::request::{FromRequest, Outcome};
+use rocket::{Ignite, Request, Rocket, Sentinel};
+
+use crate::error::SessionError;
+use crate::fairing::{is_attached, lock, RequestSession};
+use crate::record::Record;
+use crate::view::{SessionView, Tracked};
+
+/// A typed view `T` of the client's session: a request guard that derefs to `T`.
+///
+/// Read and write the fields of `T` directly. When the guard is dropped (at the end
+/// of the handler), each field is compared with what was loaded and only the keys
+/// that really changed are saved: `s.x = s.x.clone()` is no change, `s.cart.push(..)`
+/// is one. Several views in one handler share one record.
+///
+/// `Session` is `Send`, so it can be held across `.await`, and it can be requested
+/// from inside another guard with `request.guard::<Session<'_, T>>().await`.
+///
+/// Using it in a route without the [`Keepsake`](crate::Keepsake) fairing attached
+/// aborts launch.
+///
+/// ```rust
+/// use rocket::get;
+/// use rocket_keepsake::Session;
+///
+/// #[derive(Session, Default)]
+/// struct Visits {
+///     count: u32,
+/// }
+///
+/// #[get("/")]
+/// fn index(mut visits: Session<'_, Visits>) -> String {
+///     visits.count += 1;
+///     format!("visit number {}", visits.count)
+/// }
+/// ```
+pub struct Session<'r, T: SessionView> {
+    tracked: Tracked<T>,
+    record: &'r Mutex<Record>,
+}
+
+impl<T: SessionView> Session<'_, T> {
+    fn record(&self) -> MutexGuard<'_, Record> {
+        lock(self.record)
+    }
+
+    /// Whether this request started a new session: no valid session cookie arrived.
+    pub fn is_new(&self) -> bool {
+        self.record().is_new
+    }
+
+    /// Whether the session outlives the browser (Flask's `session.permanent`).
+    pub fn is_permanent(&self) -> bool {
+        self.record().is_permanent()
+    }
+
+    /// Makes the session permanent ("remember me"): its cookie then carries
+    /// `Expires`/`Max-Age` of `max_age`. `false` makes it end with the browser.
+    pub fn set_permanent(&mut self, permanent: bool) {
+        self.record().set_permanent(permanent);
+    }
+
+    /// Re-issues the session, as after a login, against session fixation. With the
+    /// signed-cookie store the record is re-signed and sent; server-side stores move
+    /// it to a new id and invalidate the old one.
+    pub fn cycle_id(&mut self) {
+        self.record().reissue = true;
+    }
+
+    /// Empties the whole record, every view's keys included, and resets this view to
+    /// its defaults. The client's cookie is deleted when the response goes out.
+    pub fn clear(&mut self) {
+        let mut record = lock(self.record);
+        record.clear();
+        self.tracked = Tracked::load(&record);
+    }
+}
+
+impl<T: SessionView> Deref for Session<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.tracked.value
+    }
+}
+
+impl<T: SessionView> DerefMut for Session<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.tracked.value
+    }
+}
+
+impl<T: SessionView> Drop for Session<'_, T> {
+    fn drop(&mut self) {
+        self.tracked.write_back(&mut lock(self.record));
+    }
+}
+
+impl<T: SessionView + fmt::Debug> fmt::Debug for Session<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Session").field(&self.tracked.value).finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, T: SessionView> FromRequest<'r> for Session<'r, T> {
+    type Error = SessionError;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, SessionError> {
+        match RequestSession::load(req).await {
+            Ok(record) => {
+                let tracked = Tracked::load(&lock(record));
+                Outcome::Success(Session { tracked, record })
+            }
+            Err(e) => {
+                log::error!(target: "rocket_keepsake", "{e}");
+                Outcome::Error((e.status(), e))
+            }
+        }
+    }
+}
+
+impl<T: SessionView> Sentinel for Session<'_, T> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        let missing = !is_attached(rocket);
+        if missing {
+            log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
+        }
+        missing
+    }
+}

@@ -1,0 +1,90 @@
+//! Typed, change-tracked sessions for [Rocket](https://rocket.rs) 0.5.
+//!
+//! Flask's `session`, done the Rust way: a `#[derive(Session)]` struct is a typed
+//! view over the session record, a [`Session<'_, T>`](Session) guard reads and writes
+//! it, and every change, nested ones included, is tracked without a manual flag. One
+//! fairing signs (HMAC-SHA256), expires and persists the record in a cookie.
+//!
+//! ```rust
+//! use rocket::{get, launch, routes};
+//! use rocket_keepsake::{Keepsake, Session};
+//!
+//! /// A typed view over keys of the session record. Every field is one key.
+//! #[derive(Session, Default)]
+//! struct Auth {
+//!     user: Option<String>,
+//!     #[session(rename = "uid")] // key name in the record
+//!     user_id: Option<u64>,
+//!     visits: u32,
+//!     cart: Vec<String>,
+//! }
+//!
+//! #[get("/login/<name>")]
+//! fn login(name: &str, mut auth: Session<'_, Auth>) -> String {
+//!     auth.user = Some(name.to_owned()); // plain field writes are tracked
+//!     auth.cart.push("apple".into()); // nested mutation is tracked too
+//!     auth.cycle_id(); // re-issue after login
+//!     auth.set_permanent(true); // "remember me"
+//!     format!("hello, {name}")
+//! }
+//!
+//! #[get("/")]
+//! fn index(mut auth: Session<'_, Auth>) -> String {
+//!     auth.visits += 1;
+//!     format!("{:?}, visit {}", auth.user, auth.visits)
+//! }
+//!
+//! #[launch]
+//! fn rocket() -> _ {
+//!     rocket::build()
+//!         .attach(Keepsake::fairing()) // configured under `[default.keepsake]`
+//!         .mount("/", routes![login, index])
+//! }
+//! ```
+//!
+//! # Field options
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `#[session(rename = "k")]` | the field's key in the record is `k` |
+//! | `#[session(default)]` | an absent key gives `Default::default()` of the field's type |
+//! | `#[session(default = "path::to::fn")]` | an absent key gives `path::to::fn()` |
+//! | `#[session(skip)]` | the field is never stored |
+//!
+//! Without a `default` option, an absent or undecodable key gives the field's value in
+//! the struct's own `Default`. Keys starting with `_` are reserved for the library.
+//!
+//! # Bad input
+//!
+//! A tampered, expired, malformed or foreign cookie is not an error: the request gets
+//! a fresh, empty session, and the reason is logged at debug level. A record that
+//! would make a cookie over 4096 bytes is not sent: the response is a 500, the log
+//! names the largest keys, and the client's previous cookie stays valid. Without a
+//! `secret_key`, the release profile refuses to launch.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod codec;
+mod config;
+mod error;
+mod fairing;
+mod guard;
+mod record;
+mod view;
+
+pub use config::{Config, ConfigError};
+pub use error::SessionError;
+pub use fairing::Keepsake;
+pub use guard::Session;
+pub use view::SessionView;
+
+/// Derives [`SessionView`] for a struct with named fields, making it usable as
+/// [`Session<'_, T>`](struct@Session). See the [crate docs](crate) for the options.
+pub use rocket_keepsake_macros::Session;
+
+/// Not public API. Referenced by macro-generated code.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::view::{FieldEncoder, FieldReader, SessionView};
+}

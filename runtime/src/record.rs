@@ -1,0 +1,175 @@
+//! The session record: one client's map from key to JSON value, with per-key tracking.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::value::RawValue;
+
+/// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
+pub(crate) const PERMANENT_KEY: &str = "_permanent";
+
+/// One client's session record as one request sees it.
+///
+/// Values are kept as the JSON text they arrived in: decoding the record only splits
+/// it into keys, each view decodes just the keys it names, and keys no view knows are
+/// written back byte for byte.
+#[derive(Debug)]
+pub(crate) struct Record {
+    entries: BTreeMap<String, Box<RawValue>>,
+    /// Keys this request set or removed: what a server-side store writes back.
+    changed: BTreeSet<String>,
+    /// Unix seconds at which the session was first created.
+    pub(crate) created: u64,
+    /// No valid session arrived with the request.
+    pub(crate) is_new: bool,
+    /// Send the cookie even when nothing changed: signed by a fallback key, or `cycle_id`.
+    pub(crate) reissue: bool,
+    /// `clear()` was called in this request.
+    pub(crate) cleared: bool,
+    /// Why this request's changes cannot be saved; the response becomes a 500.
+    pub(crate) failure: Option<String>,
+}
+
+impl Record {
+    /// A new, empty session created at `now`.
+    pub(crate) fn new(now: u64) -> Record {
+        Record {
+            entries: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            created: now,
+            is_new: true,
+            reissue: false,
+            cleared: false,
+            failure: None,
+        }
+    }
+
+    /// The record a client sent, from its verified JSON payload.
+    pub(crate) fn from_json(payload: &[u8], created: u64) -> Result<Record, serde_json::Error> {
+        let entries = serde_json::from_slice(payload)?;
+        Ok(Record {
+            entries,
+            is_new: false,
+            ..Record::new(created)
+        })
+    }
+
+    /// The record as a JSON object.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        // A map of strings to already-valid JSON text cannot fail to serialize.
+        serde_json::to_vec(&self.entries).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
+        self.entries.get(key).map(|v| &**v)
+    }
+
+    /// Sets `key` to `value`; a value equal to the current one is no change.
+    pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
+        match self.entries.get_mut(key) {
+            Some(current) if current.get() == value.get() => return,
+            Some(current) => *current = value,
+            None => {
+                self.entries.insert(key.to_owned(), value);
+            }
+        }
+        self.changed.insert(key.to_owned());
+    }
+
+    /// Removes `key`; removing an absent key is no change.
+    pub(crate) fn remove(&mut self, key: &str) {
+        if self.entries.remove(key).is_some() {
+            self.changed.insert(key.to_owned());
+        }
+    }
+
+    /// Empties the record.
+    pub(crate) fn clear(&mut self) {
+        self.changed
+            .extend(std::mem::take(&mut self.entries).into_keys());
+        self.cleared = true;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether any key was set or removed by this request.
+    pub(crate) fn is_modified(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    pub(crate) fn is_permanent(&self) -> bool {
+        self.get(PERMANENT_KEY).is_some_and(|v| v.get() == "true")
+    }
+
+    pub(crate) fn set_permanent(&mut self, permanent: bool) {
+        if permanent {
+            let value = RawValue::from_string("true".into()).expect("`true` is JSON");
+            self.set(PERMANENT_KEY, value);
+        } else {
+            self.remove(PERMANENT_KEY);
+        }
+    }
+
+    /// The `n` largest keys with their encoded sizes, largest first.
+    pub(crate) fn largest_keys(&self, n: usize) -> Vec<(&str, usize)> {
+        let mut sizes: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), k.len() + v.get().len()))
+            .collect();
+        sizes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        sizes.truncate(n);
+        sizes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.into()).unwrap()
+    }
+
+    #[test]
+    fn unknown_keys_round_trip_verbatim() {
+        let json = br#"{"_flashes":[["info","hi"]],"x":{"deep":[1,2.5,"\u00e9"]}}"#;
+        let record = Record::from_json(json, 5).unwrap();
+        assert_eq!(record.to_json(), json.to_vec());
+        assert!(!record.is_new && !record.is_modified());
+    }
+
+    #[test]
+    fn same_value_is_no_change() {
+        let mut record = Record::from_json(br#"{"a":1}"#, 0).unwrap();
+        record.set("a", raw("1"));
+        record.remove("missing");
+        assert!(!record.is_modified());
+        record.set("a", raw("2"));
+        assert!(record.is_modified());
+    }
+
+    #[test]
+    fn permanent_flag_and_clear() {
+        let mut record = Record::new(0);
+        assert!(!record.is_permanent());
+        record.set_permanent(true);
+        assert!(record.is_permanent() && record.is_modified());
+        record.clear();
+        assert!(record.is_empty() && record.cleared && !record.is_permanent());
+    }
+
+    #[test]
+    fn largest_keys_first() {
+        let record = Record::from_json(br#"{"a":"xxxxxxxx","bb":1,"c":"xxxx"}"#, 0).unwrap();
+        assert_eq!(record.largest_keys(2), vec![("a", 11), ("c", 7)]);
+    }
+
+    #[test]
+    fn non_object_payloads_are_errors() {
+        for bad in [&b"[]"[..], b"null", b"{", b"\xff", b"{\"a\":}"] {
+            assert!(Record::from_json(bad, 0).is_err());
+        }
+    }
+}
