@@ -2,7 +2,7 @@
 
 use rocket::http::Status;
 
-/// Why a [`Session`](crate::Session) guard could not be created.
+/// Why a [`Session`](struct@crate::Session) guard could not be created.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {

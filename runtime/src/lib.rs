@@ -1,7 +1,7 @@
 //! Typed, change-tracked sessions for [Rocket](https://rocket.rs) 0.5.
 //!
 //! Flask's `session`, done the Rust way: a `#[derive(Session)]` struct is a typed
-//! view over the session record, a [`Session<'_, T>`](Session) guard reads and writes
+//! view over the session record, a [`Session<'_, T>`](struct@Session) guard reads and writes
 //! it, and every change, nested ones included, is tracked without a manual flag. One
 //! fairing signs (HMAC-SHA256), expires and persists the record in a cookie.
 //!

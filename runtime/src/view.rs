@@ -9,7 +9,7 @@ use crate::record::Record;
 /// `#[derive(Session)]`, and not meant to be implemented by hand.
 ///
 /// Each stored field is one key. A view is loaded from the record when a
-/// [`Session`](crate::Session) guard is created, and written back when the guard is
+/// [`Session`](struct@crate::Session) guard is created, and written back when the guard is
 /// dropped: every field is re-encoded and compared with what was loaded, and only the
 /// keys that really changed are marked modified.
 #[diagnostic::on_unimplemented(
@@ -57,12 +57,15 @@ impl FieldReader<'_> {
     }
 }
 
+/// Called with each field's index and its encoding (or why it has none).
+type Sink<'a> = dyn FnMut(usize, Result<&[u8], serde_json::Error>) + 'a;
+
 /// Receives a view's fields, encoded, one after the other.
 #[doc(hidden)]
 pub struct FieldEncoder<'a> {
     index: usize,
     buf: Vec<u8>,
-    sink: &'a mut dyn FnMut(usize, Result<&[u8], serde_json::Error>),
+    sink: &'a mut Sink<'a>,
 }
 
 impl FieldEncoder<'_> {

@@ -34,14 +34,14 @@ impl FieldAttrs {
             let parsed = attr.parse_nested_meta(|meta| {
                 let key = &meta.path;
                 if key.is_ident(RENAME) {
-                    let value: LitStr = meta.value()?.parse()?;
+                    let value = string(&meta, "`rename` expects a string, like `rename = \"uid\"`")?;
                     set_once(cx, &mut out.rename, key, value);
                 } else if key.is_ident(DEFAULT) {
                     let value = if meta.input.peek(syn::Token![=]) {
-                        let lit: LitStr = meta.value()?.parse()?;
-                        DefaultValue::Path(lit.parse().map_err(|_| {
-                            syn::Error::new(lit.span(), "expected a path to a function, like `default = \"my_mod::start\"`")
-                        })?)
+                        const EXPECTED: &str =
+                            "`default` expects a string naming a function, like `default = \"my_mod::start\"`";
+                        let lit = string(&meta, EXPECTED)?;
+                        DefaultValue::Path(lit.parse().map_err(|_| syn::Error::new(lit.span(), EXPECTED))?)
                     } else {
                         DefaultValue::Trait
                     };
@@ -62,6 +62,14 @@ impl FieldAttrs {
         }
         out
     }
+}
+
+/// The string after `=`, or `expected` spanned at whatever stands there instead.
+fn string(meta: &syn::meta::ParseNestedMeta<'_>, expected: &str) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    value
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), expected))
 }
 
 fn key_span(path: &syn::Path) -> Span {

@@ -1,0 +1,141 @@
+//! What happens at launch: missing fairing, missing secret, invalid configuration.
+
+mod common;
+
+use common::*;
+use rocket::error::ErrorKind;
+use rocket::figment::{value::Value, Figment};
+use rocket_keepsake::Keepsake;
+
+#[rocket::async_test]
+async fn a_session_route_without_the_fairing_aborts_launch() {
+    capture_logs();
+    take_logs();
+    let rocket = rocket::custom(figment(SECRET, &[])).mount("/", routes());
+    let error = rocket.ignite().await.expect_err("launch must abort");
+    assert!(
+        matches!(error.kind(), ErrorKind::SentinelAborts(_)),
+        "{:?}",
+        error.kind()
+    );
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains(".attach(Keepsake::fairing())")),
+        "{logs:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn the_release_profile_without_a_secret_key_refuses_to_launch() {
+    capture_logs();
+    take_logs();
+    let figment = Figment::from(rocket::Config::release_default()).select("release");
+    let rocket = rocket::custom(figment)
+        .attach(Keepsake::fairing())
+        .mount("/", routes());
+    let error = rocket.ignite().await.expect_err("launch must fail");
+    assert!(
+        matches!(error.kind(), ErrorKind::FailedFairings(_)),
+        "{:?}",
+        error.kind()
+    );
+    let logs = take_logs();
+    assert!(
+        logs.iter().any(|(level, m)| *level == log::Level::Error
+            && m.contains("secret_key")
+            && m.contains("openssl rand")),
+        "{logs:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn the_debug_profile_without_a_secret_key_warns_and_works() {
+    capture_logs();
+    let figment = rocket::Config::figment().merge(("secret_key", vec![0u8; 64]));
+    let client = client(
+        rocket::custom(figment)
+            .attach(Keepsake::fairing())
+            .mount("/", routes()),
+    )
+    .await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    let read = get(&client, "/read", Some(&cookie)).await;
+    assert!(
+        read.body.starts_with(r#"user=Some("ada")"#),
+        "{cookie} {read:?} {:?}",
+        take_logs()
+    );
+}
+
+async fn ignite_error(settings: &[(&str, Value)]) -> (bool, String) {
+    capture_logs();
+    take_logs();
+    let error = app(settings)
+        .ignite()
+        .await
+        .expect_err("invalid config must fail ignite");
+    let logs = take_logs()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect::<Vec<_>>()
+        .join("\n");
+    (matches!(error.kind(), ErrorKind::FailedFairings(_)), logs)
+}
+
+#[rocket::async_test]
+async fn invalid_configuration_fails_ignite_naming_the_key() {
+    let cases: &[(&str, Value, &str)] = &[
+        ("max_age", Value::from("forever"), "max_age"),
+        ("idle_timeout", Value::from("5x"), "idle_timeout"),
+        ("same_site", Value::from("sometimes"), "same_site"),
+        ("cookie_nmae", Value::from("typo"), "cookie_nmae"),
+        ("cookie_name", Value::from("bad name"), "cookie_name"),
+        (
+            "fallback_keys",
+            Value::from(vec!["c2hvcnQ="]),
+            "fallback_keys[0]",
+        ),
+    ];
+    for (key, value, named) in cases {
+        let (kind, logs) = ignite_error(&[(key, value.clone())]).await;
+        assert!(kind, "{key}: not a fairing failure");
+        assert!(logs.contains(named), "{key}: {logs}");
+    }
+}
+
+#[rocket::async_test]
+async fn cookie_prefix_rules_are_checked_at_launch() {
+    let (_, logs) = ignite_error(&[
+        ("cookie_name", Value::from("__Host-session")),
+        ("cookie_path", Value::from("/app")),
+    ])
+    .await;
+    assert!(logs.contains("__Host-"), "{logs}");
+    let (_, logs) = ignite_error(&[
+        ("cookie_name", Value::from("__Secure-s")),
+        ("secure", Value::from(false)),
+    ])
+    .await;
+    assert!(logs.contains("__Secure-"), "{logs}");
+    let (_, logs) = ignite_error(&[
+        ("same_site", Value::from("none")),
+        ("secure", Value::from(false)),
+    ])
+    .await;
+    assert!(logs.contains("same_site"), "{logs}");
+}
+
+#[rocket::async_test]
+async fn keepsake_keys_can_be_set_flat_as_rocket_env_vars_become() {
+    // `ROCKET_KEEPSAKE_COOKIE_NAME=sid` reaches the figment as `keepsake_cookie_name`.
+    let figment = figment(SECRET, &[]).merge(("keepsake_cookie_name", "sid"));
+    let client = client(
+        rocket::custom(figment)
+            .attach(Keepsake::fairing())
+            .mount("/", routes()),
+    )
+    .await;
+    let reply = get_named(&client, "/login/ada", "sid", None).await;
+    assert!(reply.cookie().is_some(), "{reply:?}");
+}

@@ -1,0 +1,8 @@
+use rocket_keepsake::Session;
+
+#[derive(Session)]
+enum Auth {
+    User(String),
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use rocket_keepsake::Session;
+
+#[derive(Session, Default)]
+struct Auth;
+
+fn main() {}
