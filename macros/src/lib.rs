@@ -2,6 +2,7 @@
 //! through that crate, which re-exports them; the generated code refers to it.
 
 mod ctxt;
+mod flash;
 mod session;
 
 use proc_macro::TokenStream;
@@ -49,4 +50,41 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_session(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     session::derive(&input).into()
+}
+
+/// Makes an enum of unit variants a type of flash categories.
+///
+/// ```ignore
+/// #[flash]
+/// enum Notice {
+///     Success,
+///     Warning,
+///     #[flash(category = "danger")]
+///     Error,
+///     Info,
+/// }
+/// ```
+///
+/// # Attributes
+///
+/// ```text
+/// #[flash(category = "name")]   on a variant: its category string (default: its name in lower case)
+/// ```
+///
+/// # Generated items
+///
+/// An impl of `rocket_keepsake::FlashCategory` (which makes `Flashes<'_, Self>` a
+/// request guard), inherent `ALL` and `as_str()`, `Display`, `FromStr` (parsing
+/// category strings), and whichever of `Clone`, `Copy`, `Debug`, `PartialEq`, `Eq`
+/// and `Hash` the enum does not derive already.
+///
+/// # Errors
+///
+/// A compile error for: a struct, union, function or any other item; an empty enum;
+/// a variant with fields; generic parameters; arguments to `#[flash]` itself; an
+/// unknown, repeated or malformed variant option; an empty category; two variants
+/// with one category. The enum is still emitted, so uses of it do not fail too.
+#[proc_macro_attribute]
+pub fn flash(args: TokenStream, item: TokenStream) -> TokenStream {
+    flash::attribute(args.into(), item.into()).into()
 }

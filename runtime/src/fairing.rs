@@ -12,7 +12,7 @@ use rocket::{Build, Request, Response, Rocket};
 use crate::codec::{Codec, Limits, Purpose, Stamp, MAX_COOKIE_LEN};
 use crate::config::{Config, ConfigError, Secret};
 use crate::error::{report, SessionError};
-use crate::record::Record;
+use crate::record::{FlashEntry, Record};
 
 /// The session fairing. Attach it once; every `Session` and `Flashes` guard needs it.
 ///
@@ -64,12 +64,22 @@ impl Fairing for Keepsake {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        let Some(record) = RequestSession::of(req).loaded() else {
+        let session = RequestSession::of(req);
+        let queued = session.take_queued_flashes();
+        if session.loaded().is_none() && queued.is_empty() {
+            return;
+        }
+        let (Some(shared), Ok(record)) = (
+            req.rocket().state::<Shared>(),
+            RequestSession::load(req).await,
+        ) else {
             return;
         };
-        if let Some(shared) = req.rocket().state::<Shared>() {
-            shared.save(req, &mut lock(record), res);
+        let mut record = lock(record);
+        for (category, message) in queued {
+            record.push_flash(&category, message);
         }
+        shared.save(req, &mut record, res);
     }
 }
 
@@ -154,6 +164,7 @@ impl Shared {
     /// Applies Flask's rules for when to send, refresh or delete the cookie.
     fn save<'r>(&self, req: &Request<'_>, record: &mut Record, res: &mut Response<'r>) {
         res.adjoin_raw_header("Vary", "Cookie");
+        record.flush();
         if let Some(failure) = &record.failure {
             log::error!(target: "rocket_keepsake", "session changes cannot be saved: {failure}");
             *res = Response::build()
@@ -252,6 +263,8 @@ enum CookieLife {
 #[derive(Default)]
 pub(crate) struct RequestSession {
     record: OnceCell<Mutex<Record>>,
+    /// Messages of `Flash` responders, added to the record when the response goes out.
+    queued_flashes: Mutex<Vec<FlashEntry>>,
 }
 
 impl RequestSession {
@@ -274,6 +287,22 @@ impl RequestSession {
 
     fn loaded(&self) -> Option<&Mutex<Record>> {
         self.record.get()
+    }
+
+    pub(crate) fn queue_flashes(&self, messages: impl IntoIterator<Item = FlashEntry>) {
+        self.queued_flashes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(messages);
+    }
+
+    fn take_queued_flashes(&self) -> Vec<FlashEntry> {
+        std::mem::take(
+            &mut *self
+                .queued_flashes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 }
 

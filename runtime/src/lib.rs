@@ -69,6 +69,7 @@ mod codec;
 mod config;
 mod error;
 mod fairing;
+mod flash;
 mod guard;
 mod record;
 mod view;
@@ -76,15 +77,26 @@ mod view;
 pub use config::{Config, ConfigError};
 pub use error::SessionError;
 pub use fairing::Keepsake;
+pub use flash::{Flash, FlashCategory, Flashes, UnknownCategory};
 pub use guard::Session;
+pub use record::MAX_FLASHES;
 pub use view::SessionView;
 
 /// Derives [`SessionView`] for a struct with named fields, making it usable as
 /// [`Session<'_, T>`](struct@Session). See the [crate docs](crate) for the options.
 pub use rocket_keepsake_macros::Session;
 
+/// Makes an enum of unit variants a type of flash categories. A variant's category
+/// string is its name in lower case (`Success` is `"success"`), or the one given by
+/// `#[flash(category = "...")]`. The enum gets `as_str()`, `ALL`, `Display` and
+/// `FromStr`, and whichever of `Clone`, `Copy`, `Debug`, `PartialEq`, `Eq` and `Hash`
+/// it does not derive already. See [`Flashes`].
+pub use rocket_keepsake_macros::flash;
+
 /// Not public API. Referenced by macro-generated code.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::flash::{FlashCategory, UnknownCategory};
     pub use crate::view::{FieldEncoder, FieldReader, SessionView};
+    pub use std::format;
 }

@@ -7,6 +7,16 @@ use serde_json::value::RawValue;
 /// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
 pub(crate) const PERMANENT_KEY: &str = "_permanent";
 
+/// Reserved key holding pending flash messages as `[category, message]` pairs, oldest
+/// first (Flask's `_flashes`).
+pub(crate) const FLASHES_KEY: &str = "_flashes";
+
+/// The most flash messages kept pending; pushing more drops the oldest.
+pub const MAX_FLASHES: usize = 64;
+
+/// One pending flash message: its category string and its text.
+pub(crate) type FlashEntry = (String, String);
+
 /// One client's session record as one request sees it.
 ///
 /// Values are kept as the JSON text they arrived in: decoding the record only splits
@@ -27,6 +37,14 @@ pub(crate) struct Record {
     pub(crate) cleared: bool,
     /// Why this request's changes cannot be saved; the response becomes a 500.
     pub(crate) failure: Option<String>,
+    /// The decoded `_flashes`, once a request touched them; written back by `flush`.
+    flashes: Option<Flashes>,
+}
+
+#[derive(Debug)]
+struct Flashes {
+    entries: Vec<FlashEntry>,
+    changed: bool,
 }
 
 impl Record {
@@ -40,6 +58,7 @@ impl Record {
             reissue: false,
             cleared: false,
             failure: None,
+            flashes: None,
         }
     }
 
@@ -86,7 +105,65 @@ impl Record {
     pub(crate) fn clear(&mut self) {
         self.changed
             .extend(std::mem::take(&mut self.entries).into_keys());
+        self.flashes = None;
         self.cleared = true;
+    }
+
+    /// The pending flash messages, decoded on first use.
+    pub(crate) fn flashes(&mut self) -> &[FlashEntry] {
+        &self.decoded_flashes().entries
+    }
+
+    /// The pending flash messages, to change: call [`Record::flush`] before saving.
+    pub(crate) fn flashes_mut(&mut self) -> &mut Vec<FlashEntry> {
+        let flashes = self.decoded_flashes();
+        flashes.changed = true;
+        &mut flashes.entries
+    }
+
+    fn decoded_flashes(&mut self) -> &mut Flashes {
+        let entries = &self.entries;
+        self.flashes.get_or_insert_with(|| {
+            let raw = entries.get(FLASHES_KEY);
+            let decoded = raw.map(|raw| serde_json::from_str(raw.get())).transpose();
+            let entries = decoded.unwrap_or_else(|e| {
+                log::warn!(target: "rocket_keepsake", "dropping unreadable `{FLASHES_KEY}`: {e}");
+                None
+            });
+            Flashes {
+                entries: entries.unwrap_or_default(),
+                changed: false,
+            }
+        })
+    }
+
+    /// Appends a flash message, dropping the oldest beyond [`MAX_FLASHES`].
+    pub(crate) fn push_flash(&mut self, category: &str, message: String) {
+        let flashes = self.flashes_mut();
+        flashes.push((category.to_owned(), message));
+        if flashes.len() > MAX_FLASHES {
+            let (category, _) = flashes.remove(0);
+            log::warn!(
+                target: "rocket_keepsake",
+                "more than {MAX_FLASHES} flash messages pending; dropped the oldest (category `{category}`)"
+            );
+        }
+    }
+
+    /// Writes the flash messages back into the record, if this request changed them.
+    pub(crate) fn flush(&mut self) {
+        let Some(flashes) = self.flashes.as_mut().filter(|f| f.changed) else {
+            return;
+        };
+        flashes.changed = false;
+        if flashes.entries.is_empty() {
+            self.remove(FLASHES_KEY);
+        } else {
+            match serde_json::value::to_raw_value(&flashes.entries) {
+                Ok(raw) => self.set(FLASHES_KEY, raw),
+                Err(e) => self.failure = Some(format!("flash messages cannot be saved: {e}")),
+            }
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -158,6 +235,34 @@ mod tests {
         assert!(record.is_permanent() && record.is_modified());
         record.clear();
         assert!(record.is_empty() && record.cleared && !record.is_permanent());
+    }
+
+    #[test]
+    fn flashes_decode_once_and_flush_only_when_changed() {
+        let mut record = Record::from_json(br#"{"_flashes":[["info","hi"]]}"#, 0).unwrap();
+        assert_eq!(record.flashes().len(), 1);
+        record.flush();
+        assert!(!record.is_modified());
+        record.push_flash("success", "saved".into());
+        record.flush();
+        assert_eq!(
+            record.get(FLASHES_KEY).unwrap().get(),
+            r#"[["info","hi"],["success","saved"]]"#
+        );
+        record.flashes_mut().clear();
+        record.flush();
+        assert!(record.is_empty());
+    }
+
+    #[test]
+    fn flashes_are_bounded_dropping_the_oldest() {
+        let mut record = Record::new(0);
+        for i in 0..MAX_FLASHES + 3 {
+            record.push_flash("info", i.to_string());
+        }
+        let flashes = record.flashes_mut();
+        assert_eq!(flashes.len(), MAX_FLASHES);
+        assert_eq!(flashes[0].1, "3");
     }
 
     #[test]
