@@ -69,7 +69,7 @@ pub struct UnknownCategory(pub String);
 ///     shown
 /// }
 /// ```
-pub struct Flashes<'r, C> {
+pub struct Flashes<'r, C: FlashCategory> {
     record: &'r Mutex<Record>,
     category: PhantomData<fn() -> C>,
 }

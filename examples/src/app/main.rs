@@ -1,0 +1,156 @@
+//! The register / log in / dashboard / log out flow from Flask tutorials, with typed
+//! sessions and typed flash messages, on the signed-cookie default.
+//!
+//! Run it with `cargo run -p keepsake-examples` and open <http://localhost:8000>.
+//! Users live in memory, with argon2 password hashes; the session holds only the
+//! user name. Every form posts, flashes, and redirects (Post/Redirect/Get).
+
+mod users;
+
+use rocket::form::{Form, FromForm};
+use rocket::response::Redirect;
+use rocket::{get, launch, post, routes, uri, State};
+use rocket_dyn_templates::{context, Template};
+use rocket_keepsake::{flash, flash_msg, Flash, Flashes, Keepsake, Session};
+
+use users::Users;
+
+/// What this app keeps in the session.
+#[derive(Session, Default)]
+struct Auth {
+    user: Option<String>,
+    visits: u32,
+}
+
+/// Flash categories; the base template renders each as `class="flash flash-<category>"`.
+#[flash]
+enum Notice {
+    Success,
+    Info,
+    Warning,
+    #[flash(category = "danger")]
+    Error,
+}
+
+/// The fields of the login and registration forms.
+#[derive(FromForm)]
+struct Credentials {
+    username: String,
+    password: String,
+    remember: bool,
+}
+
+type Redirected = Flash<Redirect, Notice>;
+
+#[get("/")]
+fn index() -> Redirect {
+    Redirect::to(uri!(dashboard))
+}
+
+#[get("/register")]
+fn register_page(auth: Session<'_, Auth>, notices: Flashes<'_, Notice>) -> Template {
+    Template::render("register", context! { flashes: &notices, user: &auth.user })
+}
+
+#[post("/register", data = "<form>")]
+fn register(form: Form<Credentials>, users: &State<Users>) -> Redirected {
+    match users.register(form.username.trim(), &form.password) {
+        Ok(()) => Flash::new(
+            Redirect::to(uri!(login_page)),
+            Notice::Success,
+            format!("Registered {}; you can log in now.", form.username.trim()),
+        ),
+        Err(refused) => Flash::new(
+            Redirect::to(uri!(register_page)),
+            Notice::Error,
+            refused.to_string(),
+        ),
+    }
+}
+
+#[get("/login")]
+fn login_page(auth: Session<'_, Auth>, notices: Flashes<'_, Notice>) -> Template {
+    Template::render("login", context! { flashes: &notices, user: &auth.user })
+}
+
+#[post("/login", data = "<form>")]
+fn login(
+    form: Form<Credentials>,
+    users: &State<Users>,
+    mut auth: Session<'_, Auth>,
+    mut notices: Flashes<'_, Notice>,
+) -> Redirect {
+    let username = form.username.trim();
+    if let Err(refused) = users.verify(username, &form.password) {
+        notices.push(Notice::Error, refused.to_string());
+        return Redirect::to(uri!(login_page));
+    }
+    auth.user = Some(username.to_owned());
+    auth.visits = 0;
+    auth.cycle_id(); // a new session after login, against fixation
+    auth.set_permanent(form.remember);
+    flash_msg!(notices, Notice::Success, "Welcome back, {username}!");
+    Redirect::to(uri!(dashboard))
+}
+
+#[get("/dashboard")]
+#[allow(clippy::result_large_err)] // a responder, returned once per request: boxing buys nothing
+fn dashboard(
+    mut auth: Session<'_, Auth>,
+    notices: Flashes<'_, Notice>,
+) -> Result<Template, Redirected> {
+    let Some(user) = auth.user.clone() else {
+        let to_login = Redirect::to(uri!(login_page));
+        return Err(Flash::new(
+            to_login,
+            Notice::Warning,
+            "Please log in to see your dashboard.",
+        ));
+    };
+    auth.visits += 1;
+    let context = context! {
+        flashes: &notices,
+        user,
+        visits: auth.visits,
+        permanent: auth.is_permanent(),
+    };
+    Ok(Template::render("dashboard", context))
+}
+
+#[post("/logout")]
+fn logout(mut auth: Session<'_, Auth>) -> Redirected {
+    auth.clear();
+    Flash::new(
+        Redirect::to(uri!(login_page)),
+        Notice::Info,
+        "You have been logged out.",
+    )
+}
+
+#[launch]
+fn rocket() -> _ {
+    // Templates are found next to this crate, wherever `cargo run` is started from.
+    let figment = rocket::Config::figment().join((
+        "template_dir",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+    ));
+    rocket::custom(figment)
+        .attach(Keepsake::fairing())
+        .attach(Template::fairing())
+        .manage(Users::default())
+        .mount(
+            "/",
+            routes![
+                index,
+                register_page,
+                register,
+                login_page,
+                login,
+                dashboard,
+                logout
+            ],
+        )
+}
+
+#[cfg(test)]
+mod tests;

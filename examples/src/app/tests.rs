@@ -1,0 +1,199 @@
+//! End-to-end tests of the whole flow, through a client that keeps cookies like a browser.
+
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::Client;
+
+async fn browser() -> Client {
+    Client::tracked(super::rocket())
+        .await
+        .expect("valid rocket")
+}
+
+/// POSTs a form; returns where it redirects.
+async fn post(client: &Client, path: &str, form: &str) -> String {
+    let response = client
+        .post(path)
+        .header(ContentType::Form)
+        .body(form)
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther, "{path} {form}");
+    response
+        .headers()
+        .get_one("Location")
+        .expect("a redirect")
+        .to_owned()
+}
+
+/// GETs a page; returns its status and HTML.
+async fn page(client: &Client, path: &str) -> (Status, String) {
+    let response = client.get(path).dispatch().await;
+    (
+        response.status(),
+        response.into_string().await.unwrap_or_default(),
+    )
+}
+
+/// How a rendered flash message starts (the stylesheet names the classes too).
+const FLASH_ELEMENT: &str = r#"<div class="flash "#;
+
+fn flash(class: &str, text: &str) -> String {
+    format!(r#"<div class="flash flash-{class}" role="status">{text}</div>"#)
+}
+
+#[rocket::async_test]
+async fn register_login_dashboard_logout() {
+    let client = browser().await;
+
+    assert_eq!(
+        post(&client, "/register", "username=ada&password=lovelace").await,
+        "/login"
+    );
+    let (_, html) = page(&client, "/login").await;
+    assert!(
+        html.contains(&flash("success", "Registered ada; you can log in now.")),
+        "{html}"
+    );
+    // read once: a reload shows it no more
+    assert!(!page(&client, "/login").await.1.contains(FLASH_ELEMENT));
+
+    assert_eq!(
+        post(&client, "/login", "username=ada&password=lovelace").await,
+        "/dashboard"
+    );
+    let (status, html) = page(&client, "/dashboard").await;
+    assert_eq!(status, Status::Ok);
+    assert!(html.contains("<h1>Hello, ada</h1>"), "{html}");
+    assert!(
+        html.contains(&flash("success", "Welcome back, ada!")),
+        "{html}"
+    );
+    assert!(
+        html.contains("1 time(s)") && !html.contains("remembered"),
+        "{html}"
+    );
+    let (_, html) = page(&client, "/dashboard").await;
+    assert!(
+        html.contains("2 time(s)") && !html.contains(FLASH_ELEMENT),
+        "{html}"
+    );
+
+    assert_eq!(post(&client, "/logout", "").await, "/login");
+    let (_, html) = page(&client, "/login").await;
+    assert!(
+        html.contains(&flash("info", "You have been logged out.")),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"href="/register""#),
+        "the navigation shows no user: {html}"
+    );
+
+    // logged out: the dashboard sends us back with a warning
+    let response = client.get("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let (_, html) = page(&client, "/login").await;
+    assert!(
+        html.contains(&flash("warning", "Please log in to see your dashboard.")),
+        "{html}"
+    );
+}
+
+#[rocket::async_test]
+async fn remember_me_makes_the_session_permanent() {
+    let client = browser().await;
+    post(&client, "/register", "username=grace&password=hopper1").await;
+    let response = client
+        .post("/login")
+        .header(ContentType::Form)
+        .body("username=grace&password=hopper1&remember=on")
+        .dispatch()
+        .await;
+    let cookie = response.cookies().get("session").expect("a session cookie");
+    assert!(cookie.max_age().is_some(), "{cookie}");
+    assert!(page(&client, "/dashboard")
+        .await
+        .1
+        .contains("remembered for 31 days"));
+}
+
+#[rocket::async_test]
+async fn registration_mistakes_are_flashed_as_errors() {
+    let client = browser().await;
+    post(&client, "/register", "username=ada&password=lovelace").await;
+    let cases = [
+        (
+            "username=&password=",
+            "Please enter a username and a password.",
+        ),
+        (
+            "username=al&password=secret1",
+            "Usernames have at least 3 characters.",
+        ),
+        (
+            "username=alan&password=short",
+            "Passwords have at least 6 characters.",
+        ),
+        (
+            "username=ada&password=another1",
+            "The username ada is taken.",
+        ),
+    ];
+    for (form, message) in cases {
+        assert_eq!(post(&client, "/register", form).await, "/register");
+        let (_, html) = page(&client, "/register").await;
+        assert!(html.contains(&flash("danger", message)), "{form}: {html}");
+    }
+}
+
+#[rocket::async_test]
+async fn login_mistakes_are_flashed_as_errors() {
+    let client = browser().await;
+    post(&client, "/register", "username=ada&password=lovelace").await;
+    page(&client, "/login").await; // read the registration message
+    let cases = [
+        (
+            "username=&password=",
+            "Please enter a username and a password.",
+        ),
+        (
+            "username=bob&password=whatever",
+            "There is no user called bob.",
+        ),
+        ("username=ada&password=wrong-one", "Wrong password."),
+    ];
+    for (form, message) in cases {
+        assert_eq!(post(&client, "/login", form).await, "/login");
+        let (_, html) = page(&client, "/login").await;
+        assert!(html.contains(&flash("danger", message)), "{form}: {html}");
+        assert!(!html.contains("Log out"), "{form}: not logged in");
+    }
+}
+
+#[rocket::async_test]
+async fn the_session_never_holds_the_password() {
+    let client = browser().await;
+    post(&client, "/register", "username=ada&password=lovelace").await;
+    let response = client
+        .post("/login")
+        .header(ContentType::Form)
+        .body("username=ada&password=lovelace")
+        .dispatch()
+        .await;
+    let cookie = response
+        .cookies()
+        .get("session")
+        .expect("a session cookie")
+        .value()
+        .to_owned();
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cookie)
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains(r#""user":"ada""#), "{text}");
+    assert!(
+        !text.contains("lovelace") && !text.contains("argon2"),
+        "{text}"
+    );
+}

@@ -1,0 +1,10 @@
+use rocket_keepsake::flash;
+
+#[flash]
+enum Notice {
+    Error,
+    #[flash(category = "error")]
+    Danger,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use rocket_keepsake::flash;
+
+#[flash]
+enum Notice {}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use rocket_keepsake::flash;
+
+#[flash]
+enum Notice {
+    #[flash(category = danger)]
+    Error,
+    #[flash(category = "")]
+    Empty,
+    #[flash(category = "a", category = "b")]
+    Twice,
+}
+
+fn main() {}

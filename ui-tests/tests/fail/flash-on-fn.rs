@@ -1,0 +1,6 @@
+use rocket_keepsake::flash;
+
+#[flash]
+fn notice() {}
+
+fn main() {}

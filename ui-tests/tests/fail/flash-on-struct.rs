@@ -1,0 +1,8 @@
+use rocket_keepsake::flash;
+
+#[flash]
+struct Notice {
+    category: String,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use rocket_keepsake::flash;
+
+#[flash(lowercase)]
+enum Notice {
+    Success,
+}
+
+fn main() {}
