@@ -69,17 +69,21 @@ mod tests {
             .expect("valid rocket")
     }
 
+    async fn page(client: &Client, path: &str) -> String {
+        client
+            .get(path)
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap_or_default()
+    }
+
     #[rocket::async_test]
     async fn counts_visits_across_requests() {
         let client = client().await;
         for n in 1..=3 {
-            let body = client
-                .get("/")
-                .dispatch()
-                .await
-                .into_string()
-                .await
-                .unwrap();
+            let body = page(&client, "/").await;
             assert!(
                 body.starts_with(&format!("You have been here {n} time(s)")),
                 "{body}"
@@ -95,13 +99,7 @@ mod tests {
         assert_eq!(remembered.status(), Status::SeeOther);
         let cookie = remembered.cookies().get("session").expect("session cookie");
         assert!(cookie.max_age().is_some());
-        let body = client
-            .get("/")
-            .dispatch()
-            .await
-            .into_string()
-            .await
-            .unwrap();
+        let body = page(&client, "/").await;
         assert!(
             body.contains("2 time(s)") && body.contains("31 days"),
             "{body}"
@@ -109,13 +107,7 @@ mod tests {
 
         let reset = client.get("/reset").dispatch().await;
         assert_eq!(reset.cookies().get("session").map(|c| c.value()), Some(""));
-        let body = client
-            .get("/")
-            .dispatch()
-            .await
-            .into_string()
-            .await
-            .unwrap();
+        let body = page(&client, "/").await;
         assert!(
             body.contains("1 time(s)") && body.contains("browser closes"),
             "{body}"

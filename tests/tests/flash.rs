@@ -140,8 +140,12 @@ async fn flash_client() -> rocket::local::asynchronous::Client {
     .await
 }
 
-/// Follows a flow of GETs, carrying the session cookie like a browser; returns bodies.
-async fn flow(client: &rocket::local::asynchronous::Client, paths: &[&str]) -> Vec<String> {
+/// Follows a flow of GETs, carrying the session cookie like a browser; returns the
+/// bodies and the cookie held at the end.
+async fn browse(
+    client: &rocket::local::asynchronous::Client,
+    paths: &[&str],
+) -> (Vec<String>, Option<String>) {
     let mut cookie: Option<String> = None;
     let mut bodies = Vec::new();
     for path in paths {
@@ -152,7 +156,15 @@ async fn flow(client: &rocket::local::asynchronous::Client, paths: &[&str]) -> V
         }
         bodies.push(reply.body);
     }
-    bodies
+    (bodies, cookie)
+}
+
+async fn flow(client: &rocket::local::asynchronous::Client, paths: &[&str]) -> Vec<String> {
+    browse(client, paths).await.0
+}
+
+async fn flow_cookie(client: &rocket::local::asynchronous::Client, paths: &[&str]) -> String {
+    browse(client, paths).await.1.expect("a session cookie")
 }
 
 #[rocket::async_test]
@@ -285,17 +297,6 @@ async fn flashes_are_stored_in_flasks_format() {
         json,
         serde_json::json!({"_flashes": [["success", "Saved"], ["danger", "Oops"]]})
     );
-}
-
-async fn flow_cookie(client: &rocket::local::asynchronous::Client, paths: &[&str]) -> String {
-    let mut cookie: Option<String> = None;
-    for path in paths {
-        let reply = get(client, path, cookie.as_deref()).await;
-        if let Some(set) = reply.cookie() {
-            cookie = Some(set.value().to_owned());
-        }
-    }
-    cookie.expect("a session cookie")
 }
 
 #[rocket::async_test]
