@@ -1,6 +1,10 @@
 //! Errors a session guard can fail with.
 
+use std::sync::Arc;
+
 use rocket::http::Status;
+
+use crate::store::StoreError;
 
 /// Why a [`Session`](struct@crate::Session) guard could not be created.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -9,6 +13,9 @@ pub enum SessionError {
     /// The `Keepsake` fairing is not attached to this Rocket instance.
     #[error("keepsake fairing is not attached; call `.attach(Keepsake::fairing())`")]
     NotAttached,
+    /// The session store could not load the session.
+    #[error("the session store is unavailable")]
+    Store(#[source] Arc<StoreError>),
 }
 
 impl SessionError {
@@ -16,6 +23,7 @@ impl SessionError {
     pub fn status(&self) -> Status {
         match self {
             SessionError::NotAttached => Status::InternalServerError,
+            SessionError::Store(_) => Status::ServiceUnavailable,
         }
     }
 }

@@ -70,7 +70,7 @@ impl<T: SessionView> Session<'_, T> {
     /// signed-cookie store the record is re-signed and sent; server-side stores move
     /// it to a new id and invalidate the old one.
     pub fn cycle_id(&mut self) {
-        self.record().reissue = true;
+        self.record().cycle = true;
     }
 
     /// Empties the whole record, every view's keys included, and resets this view to

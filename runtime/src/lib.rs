@@ -72,6 +72,7 @@ mod fairing;
 mod flash;
 mod guard;
 mod record;
+pub mod store;
 mod view;
 
 pub use config::{Config, ConfigError};

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::value::RawValue;
 
+use crate::store::{Changes, Fields, SessionId};
+
 /// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
 pub(crate) const PERMANENT_KEY: &str = "_permanent";
 
@@ -31,8 +33,12 @@ pub(crate) struct Record {
     pub(crate) created: u64,
     /// No valid session arrived with the request.
     pub(crate) is_new: bool,
-    /// Send the cookie even when nothing changed: signed by a fallback key, or `cycle_id`.
+    /// Send the cookie even when nothing changed: it was signed by a fallback key.
     pub(crate) reissue: bool,
+    /// `cycle_id()` was called: a new id (server stores) or a re-signed cookie.
+    pub(crate) cycle: bool,
+    /// The id of the record in a server-side store; `None` until it is first saved.
+    pub(crate) id: Option<SessionId>,
     /// `clear()` was called in this request.
     pub(crate) cleared: bool,
     /// Why this request's changes cannot be saved; the response becomes a 500.
@@ -56,6 +62,8 @@ impl Record {
             created: now,
             is_new: true,
             reissue: false,
+            cycle: false,
+            id: None,
             cleared: false,
             failure: None,
             flashes: None,
@@ -70,6 +78,42 @@ impl Record {
             is_new: false,
             ..Record::new(created)
         })
+    }
+
+    /// The record a server-side store holds under `id`. A value that is not JSON is
+    /// left out, with a warning.
+    pub(crate) fn from_fields(id: SessionId, fields: Fields, created: u64) -> Record {
+        let entries = fields
+            .into_iter()
+            .filter_map(|(key, value)| match RawValue::from_string(value) {
+                Ok(raw) => Some((key, raw)),
+                Err(e) => {
+                    log::warn!(target: "rocket_keepsake", "ignoring stored session key `{key}`, which is not JSON: {e}");
+                    None
+                }
+            })
+            .collect();
+        Record {
+            entries,
+            is_new: false,
+            id: Some(id),
+            ..Record::new(created)
+        }
+    }
+
+    /// What this request changed, for a server-side store.
+    pub(crate) fn changes(&self) -> Changes {
+        let mut changes = Changes {
+            create: self.id.is_none(),
+            ..Changes::default()
+        };
+        for key in &self.changed {
+            match self.entries.get(key) {
+                Some(value) => changes.set.push((key.clone(), value.get().to_owned())),
+                None => changes.removed.push(key.clone()),
+            }
+        }
+        changes
     }
 
     /// The record as a JSON object.

@@ -1,0 +1,281 @@
+//! `MemoryStore`: records in this process's memory.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+
+/// Records in this process's memory: for one process, for development and for tests.
+/// Sessions are lost on restart and not shared between processes.
+///
+/// Expired records are never returned, and are swept out every so many writes, so
+/// memory holds only live sessions (plus at most one sweep interval's worth).
+///
+/// ```rust
+/// use rocket_keepsake::{store::MemoryStore, Keepsake};
+///
+/// let rocket = rocket::build().attach(Keepsake::with_store(MemoryStore::new()));
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<SessionId, Record>,
+    writes_since_sweep: usize,
+}
+
+#[derive(Debug)]
+struct Record {
+    fields: Fields,
+    expires: Instant,
+}
+
+/// Sweep expired records after this many writes.
+const SWEEP_EVERY: usize = 256;
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// How many records are held, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    /// The live record under `id`; an expired one is removed.
+    fn live(&mut self, id: &SessionId, now: Instant) -> Option<&mut Record> {
+        if self.records.get(id).is_some_and(|r| r.expires <= now) {
+            self.records.remove(id);
+        }
+        self.records.get_mut(id)
+    }
+
+    fn wrote(&mut self, now: Instant) {
+        self.writes_since_sweep += 1;
+        if self.writes_since_sweep >= SWEEP_EVERY {
+            self.writes_since_sweep = 0;
+            self.records.retain(|_, r| r.expires > now);
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+        Ok(self
+            .lock()
+            .live(id, Instant::now())
+            .map(|r| r.fields.clone()))
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let expires = now + ttl;
+        let record = match inner.live(id, now) {
+            Some(record) => record,
+            None if changes.create => inner.records.entry(id.clone()).or_insert(Record {
+                fields: Fields::new(),
+                expires,
+            }),
+            None => return Ok(Saved::Gone),
+        };
+        record.fields.extend(changes.set.iter().cloned());
+        for key in &changes.removed {
+            record.fields.remove(key);
+        }
+        record.expires = expires;
+        if record.fields.is_empty() {
+            inner.records.remove(id);
+        }
+        inner.wrote(now);
+        Ok(Saved::Done)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.lock().records.remove(id);
+        Ok(())
+    }
+
+    async fn rename(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if inner.live(from, now).is_none() {
+            return Ok(Saved::Gone);
+        }
+        let mut record = inner.records.remove(from).expect("checked live above");
+        record.expires = now + ttl;
+        inner.records.insert(to.clone(), record);
+        inner.wrote(now);
+        Ok(Saved::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> SessionId {
+        SessionId::generate().unwrap()
+    }
+
+    fn set(key: &str, value: &str) -> Changes {
+        Changes {
+            create: false,
+            set: vec![(key.into(), value.into())],
+            removed: vec![],
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[rocket::async_test]
+    async fn per_key_merge_and_no_resurrection() {
+        let store = MemoryStore::new();
+        let id = id();
+        assert_eq!(
+            store.save(&id, &set("a", "1"), HOUR).await.unwrap(),
+            Saved::Gone
+        );
+        assert!(store.is_empty(), "no create: nothing written");
+        let create = Changes {
+            create: true,
+            ..set("a", "1")
+        };
+        assert_eq!(store.save(&id, &create, HOUR).await.unwrap(), Saved::Done);
+        store.save(&id, &set("b", "2"), HOUR).await.unwrap();
+        let fields = store.load(&id).await.unwrap().unwrap();
+        assert_eq!((fields["a"].as_str(), fields["b"].as_str()), ("1", "2"));
+        store.delete(&id).await.unwrap();
+        assert_eq!(
+            store.save(&id, &set("c", "3"), HOUR).await.unwrap(),
+            Saved::Gone
+        );
+        assert_eq!(store.load(&id).await.unwrap(), None);
+    }
+
+    #[rocket::async_test]
+    async fn rename_moves_and_invalidates() {
+        let store = MemoryStore::new();
+        let (old, new) = (id(), id());
+        store
+            .save(
+                &old,
+                &Changes {
+                    create: true,
+                    ..set("a", "1")
+                },
+                HOUR,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.rename(&old, &new, HOUR).await.unwrap(), Saved::Done);
+        assert_eq!(store.load(&old).await.unwrap(), None);
+        assert!(store.load(&new).await.unwrap().is_some());
+        assert_eq!(store.rename(&old, &id(), HOUR).await.unwrap(), Saved::Gone);
+    }
+
+    #[rocket::async_test]
+    async fn expired_records_are_gone_and_swept() {
+        let store = MemoryStore::new();
+        for _ in 0..SWEEP_EVERY - 1 {
+            store
+                .save(
+                    &id(),
+                    &Changes {
+                        create: true,
+                        ..set("a", "1")
+                    },
+                    Duration::ZERO,
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.len(), SWEEP_EVERY - 1);
+        let live = id();
+        store
+            .save(
+                &live,
+                &Changes {
+                    create: true,
+                    ..set("a", "1")
+                },
+                HOUR,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 1, "the sweep left only the live record");
+        let expired = id();
+        store
+            .save(
+                &expired,
+                &Changes {
+                    create: true,
+                    ..set("a", "1")
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.load(&expired).await.unwrap(), None);
+    }
+
+    #[rocket::async_test]
+    async fn emptied_records_are_deleted() {
+        let store = MemoryStore::new();
+        let id = id();
+        store
+            .save(
+                &id,
+                &Changes {
+                    create: true,
+                    ..set("a", "1")
+                },
+                HOUR,
+            )
+            .await
+            .unwrap();
+        let remove = Changes {
+            create: false,
+            set: vec![],
+            removed: vec!["a".into()],
+        };
+        store.save(&id, &remove, HOUR).await.unwrap();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn ids_are_long_random_and_redacted_in_debug() {
+        let (a, b) = (id(), id());
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert!(!format!("{a:?}").contains(a.as_str()));
+    }
+}

@@ -1,0 +1,193 @@
+//! Server-side stores: the record lives in a store, the cookie holds only a signed id.
+//!
+//! [`Keepsake::with_store`](crate::Keepsake::with_store) takes any [`SessionStore`]:
+//! [`MemoryStore`] for one process and for tests, [`RedisStore`] (feature `redis`)
+//! for more than one machine, or your own.
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisStore;
+pub use memory::MemoryStore;
+
+/// A record's fields as a store keeps them: each key with its value as JSON text.
+pub type Fields = HashMap<String, String>;
+
+/// A session id: 192 bits from the operating system's random number generator, as
+/// 32 characters of URL-safe base64. It reaches the client only inside a signed cookie.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// A new random id.
+    pub(crate) fn generate() -> Result<SessionId, getrandom::Error> {
+        use base64::Engine;
+        let mut bytes = [0u8; 24];
+        getrandom::getrandom(&mut bytes)?;
+        Ok(SessionId(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        ))
+    }
+
+    /// An id read back from a verified cookie.
+    pub(crate) fn from_verified(bytes: Vec<u8>) -> Option<SessionId> {
+        String::from_utf8(bytes)
+            .ok()
+            .filter(|id| id.len() == 32)
+            .map(SessionId)
+    }
+
+    /// The id as text, e.g. to build a database key from it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Shows only the start of the id: it is as good as a password while it lives.
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({}…)", &self.0[..6.min(self.0.len())])
+    }
+}
+
+/// What one request changed in a record: the keys to write and the keys to delete.
+/// Keys the request did not change are not named, so concurrent requests that change
+/// different keys of one session both survive. Of two writes to one key, the last wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The record is new: write it even though no record has this id yet. When
+    /// `false`, a record that no longer exists (deleted or renamed by another request)
+    /// must not be recreated: [`SessionStore::save`] returns [`Saved::Gone`].
+    pub create: bool,
+    /// Keys to set, with their values as JSON text.
+    pub set: Vec<(String, String)>,
+    /// Keys to delete.
+    pub removed: Vec<String>,
+}
+
+/// The outcome of a write that may find its record gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// The write was applied.
+    Done,
+    /// The record no longer exists, and nothing was written.
+    Gone,
+}
+
+/// A store failed: unreachable, timed out, or answered with an error. Requests that
+/// need the store then fail with `503 Service Unavailable`; nothing is reported as
+/// saved that was not.
+#[derive(Debug, thiserror::Error)]
+#[error("session store `{store}` failed")]
+pub struct StoreError {
+    store: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StoreError {
+    /// Wraps the cause of a failure of the store called `store`.
+    pub fn new(
+        store: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
+        StoreError {
+            store,
+            source: source.into(),
+        }
+    }
+}
+
+/// Where records live when they do not live in the cookie.
+///
+/// The fairing calls a store only when a request needs it: `load` once per request
+/// that uses a session guard, `save` only when something changed (or an expiry must be
+/// refreshed), `delete` when a session is cleared, `rename` on `cycle_id()`. Each
+/// call gives the record's time to live: a store must forget a record once its `ttl`
+/// has passed without a `save` or `rename` refreshing it.
+///
+/// A complete store over a `HashMap` (without expiry, for brevity):
+///
+/// ```rust
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+/// use rocket_keepsake::store::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+///
+/// #[derive(Default)]
+/// struct MapStore(Mutex<HashMap<String, Fields>>);
+///
+/// #[rocket::async_trait]
+/// impl SessionStore for MapStore {
+///     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+///         Ok(self.0.lock().unwrap().get(id.as_str()).cloned())
+///     }
+///
+///     async fn save(&self, id: &SessionId, changes: &Changes, _ttl: Duration) -> Result<Saved, StoreError> {
+///         let mut map = self.0.lock().unwrap();
+///         let fields = match map.get_mut(id.as_str()) {
+///             Some(fields) => fields,
+///             None if changes.create => map.entry(id.as_str().to_owned()).or_default(),
+///             None => return Ok(Saved::Gone), // never resurrect a deleted session
+///         };
+///         fields.extend(changes.set.iter().cloned());
+///         for key in &changes.removed {
+///             fields.remove(key);
+///         }
+///         if fields.is_empty() {
+///             map.remove(id.as_str());
+///         }
+///         Ok(Saved::Done)
+///     }
+///
+///     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+///         self.0.lock().unwrap().remove(id.as_str());
+///         Ok(())
+///     }
+///
+///     async fn rename(&self, from: &SessionId, to: &SessionId, _ttl: Duration) -> Result<Saved, StoreError> {
+///         let mut map = self.0.lock().unwrap();
+///         let Some(fields) = map.remove(from.as_str()) else { return Ok(Saved::Gone) };
+///         map.insert(to.as_str().to_owned(), fields);
+///         Ok(Saved::Done)
+///     }
+/// }
+///
+/// let fairing = rocket_keepsake::Keepsake::with_store(MapStore::default());
+/// ```
+#[rocket::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// The record stored under `id`, or `None` if there is none (never stored,
+    /// expired, deleted or renamed).
+    async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError>;
+
+    /// Applies `changes` to the record under `id` and sets its time to live to `ttl`,
+    /// in one atomic step. A record left with no fields is deleted. Without
+    /// `changes.create`, a record that does not exist stays absent: return
+    /// [`Saved::Gone`].
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError>;
+
+    /// Deletes the record under `id`, if any.
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+
+    /// Moves the record under `from` to `to` with time to live `ttl`, so that `from`
+    /// no longer finds it, atomically. [`Saved::Gone`] if there is no record `from`.
+    async fn rename(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError>;
+}
