@@ -2,15 +2,19 @@
 //! sessions and typed flash messages, on the signed-cookie default.
 //!
 //! Run it with `cargo run -p keepsake-examples` and open <http://localhost:8000>.
+//! With `KEEPSAKE_STORE=redis` the sessions live in Redis at `REDIS_URL` (default
+//! `redis://127.0.0.1:6379`) instead of in the cookie; no handler changes.
 //! Users live in memory, with argon2 password hashes; the session holds only the
 //! user name. Every form posts, flashes, and redirects (Post/Redirect/Get).
 
 mod users;
 
+use rocket::fairing::AdHoc;
 use rocket::form::{Form, FromForm};
 use rocket::response::Redirect;
 use rocket::{get, launch, post, routes, uri, State};
 use rocket_dyn_templates::{context, Template};
+use rocket_keepsake::store::RedisStore;
 use rocket_keepsake::{flash, flash_msg, Flash, Flashes, Keepsake, Session};
 
 use users::Users;
@@ -127,15 +131,60 @@ fn logout(mut auth: Session<'_, Auth>) -> Redirected {
     )
 }
 
+/// Where sessions live: the `KEEPSAKE_STORE` environment variable.
+enum Store {
+    /// `cookie` (or unset): the whole session in a signed cookie.
+    Cookie,
+    /// `redis`: in Redis at this URL (`REDIS_URL`), the cookie holding only an id.
+    Redis(String),
+}
+
+impl Store {
+    fn from_env() -> Result<Store, String> {
+        match std::env::var("KEEPSAKE_STORE").as_deref() {
+            Err(_) | Ok("cookie") => Ok(Store::Cookie),
+            Ok("redis") => {
+                let url =
+                    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+                Ok(Store::Redis(url))
+            }
+            Ok(other) => Err(format!(
+                "KEEPSAKE_STORE is `{other}`; use `cookie` or `redis`"
+            )),
+        }
+    }
+
+    fn fairing(self) -> Result<Keepsake, String> {
+        match self {
+            Store::Cookie => Ok(Keepsake::fairing()),
+            Store::Redis(url) => RedisStore::new(&url)
+                .map(Keepsake::with_store)
+                .map_err(|e| format!("REDIS_URL `{url}` is invalid: {e}")),
+        }
+    }
+}
+
 #[launch]
 fn rocket() -> _ {
+    app(Store::from_env())
+}
+
+/// The app, with sessions in `store`; a bad choice of store fails launch, saying why.
+fn app(store: Result<Store, String>) -> rocket::Rocket<rocket::Build> {
     // Templates are found next to this crate, wherever `cargo run` is started from.
     let figment = rocket::Config::figment().join((
         "template_dir",
         concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
     ));
-    rocket::custom(figment)
-        .attach(Keepsake::fairing())
+    let rocket = rocket::custom(figment);
+    let rocket = match store.and_then(Store::fairing) {
+        Ok(keepsake) => rocket.attach(keepsake),
+        Err(why) => rocket.attach(AdHoc::try_on_ignite("session store", |rocket| async move {
+            rocket::error!("{why}");
+            Err(rocket)
+        })),
+    };
+    rocket
         .attach(Template::fairing())
         .manage(Users::default())
         .mount(

@@ -4,7 +4,11 @@ use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client;
 
 async fn browser() -> Client {
-    Client::tracked(super::rocket())
+    browser_on(super::Store::Cookie).await
+}
+
+async fn browser_on(store: super::Store) -> Client {
+    Client::tracked(super::app(Ok(store)))
         .await
         .expect("valid rocket")
 }
@@ -43,8 +47,36 @@ fn flash(class: &str, text: &str) -> String {
 
 #[rocket::async_test]
 async fn register_login_dashboard_logout() {
-    let client = browser().await;
+    the_whole_flow(browser().await).await;
+}
 
+#[rocket::async_test]
+async fn register_login_dashboard_logout_on_redis() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    the_whole_flow(browser_on(super::Store::Redis(url)).await).await;
+}
+
+#[rocket::async_test]
+async fn an_unknown_store_fails_launch() {
+    let store = Err("KEEPSAKE_STORE is `mongo`; use `cookie` or `redis`".to_owned());
+    let error = super::app(store)
+        .ignite()
+        .await
+        .expect_err("launch must fail");
+    assert!(matches!(
+        error.kind(),
+        rocket::error::ErrorKind::FailedFairings(_)
+    ));
+    let bad_url = super::app(Ok(super::Store::Redis("not a url".into())))
+        .ignite()
+        .await;
+    assert!(matches!(
+        bad_url.expect_err("launch must fail").kind(),
+        rocket::error::ErrorKind::FailedFairings(_)
+    ));
+}
+
+async fn the_whole_flow(client: Client) {
     assert_eq!(
         post(&client, "/register", "username=ada&password=lovelace").await,
         "/login"

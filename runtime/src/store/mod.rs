@@ -191,3 +191,33 @@ pub trait SessionStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Saved, StoreError>;
 }
+
+/// A shared store: keep an `Arc` to inspect or administer the store the fairing uses.
+#[rocket::async_trait]
+impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+        (**self).load(id).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        (**self).save(id, changes, ttl).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        (**self).delete(id).await
+    }
+
+    async fn rename(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        (**self).rename(from, to, ttl).await
+    }
+}

@@ -221,8 +221,13 @@ pub fn figment(secret: &str, keepsake: &[(&str, Value)]) -> Figment {
 
 /// The test app with the fairing, configured by `keepsake`.
 pub fn app(keepsake: &[(&str, Value)]) -> Rocket<Build> {
+    app_with(Keepsake::fairing(), keepsake)
+}
+
+/// The test app with the given fairing (and so store), configured by `keepsake`.
+pub fn app_with(fairing: Keepsake, keepsake: &[(&str, Value)]) -> Rocket<Build> {
     rocket::custom(figment(SECRET, keepsake))
-        .attach(Keepsake::fairing())
+        .attach(fairing)
         .mount("/", routes())
 }
 

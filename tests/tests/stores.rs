@@ -1,0 +1,722 @@
+//! One suite, run against every store: the signed cookie, `MemoryStore` and
+//! `RedisStore`; then what only server-side stores promise.
+//!
+//! Redis tests use `REDIS_URL` (default `redis://127.0.0.1:6379`), each with its own
+//! key prefix. They never skip: without Redis they fail.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::*;
+use redis::AsyncCommands;
+use rocket::figment::value::Value;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use rocket::tokio::sync::Notify;
+use rocket::{get, routes, State};
+use rocket_keepsake::store::{MemoryStore, RedisStore};
+use rocket_keepsake::{flash, Flashes, Keepsake, Session};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Where a test's sessions live, and a way to look inside.
+#[derive(Clone)]
+pub enum Backend {
+    Cookie,
+    Memory(Arc<MemoryStore>),
+    Redis { url: String, prefix: String },
+}
+
+impl Backend {
+    fn cookie() -> Backend {
+        Backend::Cookie
+    }
+
+    fn memory() -> Backend {
+        Backend::Memory(Arc::new(MemoryStore::new()))
+    }
+
+    /// Redis, under a prefix no other test uses.
+    fn redis() -> Backend {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!(
+            "keepsake-test:{}:{}:",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Backend::Redis {
+            url: redis_url(),
+            prefix,
+        }
+    }
+
+    fn fairing(&self) -> Keepsake {
+        match self {
+            Backend::Cookie => Keepsake::fairing(),
+            Backend::Memory(store) => Keepsake::with_store(store.clone()),
+            Backend::Redis { url, prefix } => Keepsake::with_store(
+                RedisStore::new(url)
+                    .expect("a valid REDIS_URL")
+                    .with_prefix(prefix.clone()),
+            ),
+        }
+    }
+
+    fn is_server_side(&self) -> bool {
+        !matches!(self, Backend::Cookie)
+    }
+
+    /// How many records the store holds (`None` for the cookie store).
+    async fn records(&self) -> Option<usize> {
+        match self {
+            Backend::Cookie => None,
+            Backend::Memory(store) => Some(store.len()),
+            Backend::Redis { url, prefix } => {
+                let mut con = redis_connection(url).await;
+                let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+                Some(keys.len())
+            }
+        }
+    }
+
+    async fn client(&self, settings: &[(&str, Value)]) -> Client {
+        let rocket = app_with(self.fairing(), settings)
+            .mount(
+                "/",
+                routes![gated_push, slot, slots, flash_push, flash_take],
+            )
+            .manage(Gate::default());
+        client(rocket).await
+    }
+}
+
+async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers at REDIS_URL")
+}
+
+/// Lets a test hold a request between loading its session and saving it.
+#[derive(Default)]
+pub struct Gate(Notify);
+
+#[get("/gated_push/<item>")]
+async fn gated_push(item: &str, gate: &State<Gate>, mut auth: Session<'_, Auth>) -> &'static str {
+    gate.0.notified().await;
+    auth.cart.push(item.to_owned());
+    "pushed late"
+}
+
+/// Eight keys, for concurrent requests that each change one.
+#[derive(Session, Default, Debug)]
+pub struct Slots {
+    s0: Option<u32>,
+    s1: Option<u32>,
+    s2: Option<u32>,
+    s3: Option<u32>,
+    s4: Option<u32>,
+    s5: Option<u32>,
+    s6: Option<u32>,
+    s7: Option<u32>,
+}
+
+#[get("/slot/<i>")]
+async fn slot(i: usize, mut slots: Session<'_, Slots>) -> &'static str {
+    // Let the other requests load the same record before this one saves.
+    rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    let s = &mut *slots;
+    let field = [
+        &mut s.s0, &mut s.s1, &mut s.s2, &mut s.s3, &mut s.s4, &mut s.s5, &mut s.s6, &mut s.s7,
+    ];
+    if let Some(field) = field.into_iter().nth(i) {
+        *field = Some(i as u32);
+    }
+    "set"
+}
+
+#[get("/slots")]
+fn slots(slots: Session<'_, Slots>) -> String {
+    format!("{:?}", *slots)
+}
+
+#[flash]
+enum Notice {
+    Success,
+}
+
+#[get("/flash/<message>")]
+fn flash_push(message: &str, mut notices: Flashes<'_, Notice>) -> &'static str {
+    notices.push(Notice::Success, message);
+    "flashed"
+}
+
+#[get("/flash")]
+fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
+    format!(
+        "{:?}",
+        notices
+            .take_all()
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect::<Vec<_>>()
+    )
+}
+
+/// The id (or record) bytes a session cookie carries, without the stamps and tag.
+fn cookie_payload(value: &str) -> Vec<u8> {
+    let bytes = URL_SAFE_NO_PAD.decode(value).unwrap();
+    bytes[17..bytes.len() - 32].to_vec()
+}
+
+/// The behaviours every store shares, as one module of tests per store.
+macro_rules! suite {
+    ($module:ident, $store:ident) => {
+        mod $module {
+            use super::*;
+
+            fn backend() -> Backend {
+                Backend::$store()
+            }
+
+            #[rocket::async_test]
+            async fn write_then_read() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let read = get(&client, "/read", Some(&cookie)).await;
+                assert_eq!(read.body, r#"user=Some("ada") visits=0 cart=[] new=false"#);
+                assert!(read.set_cookies.is_empty(), "unchanged: no cookie");
+                assert!(read.varies_on_cookie());
+            }
+
+            #[rocket::async_test]
+            async fn nested_change_and_shared_views() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let pushed = get(&client, "/push/apple", Some(&cookie))
+                    .await
+                    .cookie()
+                    .map(|c| c.value().to_owned());
+                let cookie = pushed.unwrap_or(cookie);
+                let themed = get(&client, "/theme/dark", Some(&cookie)).await;
+                let cookie = themed
+                    .cookie()
+                    .map(|c| c.value().to_owned())
+                    .unwrap_or(cookie);
+                let read = get(&client, "/read", Some(&cookie)).await.body;
+                assert!(
+                    read.contains(r#"cart=["apple"]"#) && read.contains("ada"),
+                    "{read}"
+                );
+                assert_eq!(
+                    get(&client, "/prefs", Some(&cookie)).await.body,
+                    r#"theme=Some("dark")"#
+                );
+            }
+
+            #[rocket::async_test]
+            async fn clear_deletes_cookie_and_record() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let cleared = get(&client, "/clear", Some(&cookie)).await;
+                assert_eq!(cleared.cookie().map(|c| c.value()), Some(""));
+                if backend.is_server_side() {
+                    // Only a server-side store can revoke a copy of the old cookie.
+                    assert!(get(&client, "/read", Some(&cookie))
+                        .await
+                        .body
+                        .ends_with("new=true"));
+                    assert_eq!(backend.records().await, Some(0));
+                }
+            }
+
+            #[rocket::async_test]
+            async fn permanent_sessions_refresh() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/permanent/true", None).await.value();
+                let read = get(&client, "/read", Some(&cookie)).await;
+                assert!(
+                    read.cookie().is_some_and(|c| c.max_age().is_some()),
+                    "{read:?}"
+                );
+                assert!(get(&client, "/read", Some(&read.value()))
+                    .await
+                    .body
+                    .ends_with("new=false"));
+            }
+
+            #[rocket::async_test]
+            async fn tampered_cookie_is_a_fresh_session() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let mut bytes = cookie.into_bytes();
+                bytes[20] = if bytes[20] == b'A' { b'B' } else { b'A' };
+                let read = get(&client, "/read", Some(&String::from_utf8(bytes).unwrap())).await;
+                assert_eq!(
+                    (read.status, read.body.ends_with("new=true")),
+                    (Status::Ok, true)
+                );
+            }
+
+            #[rocket::async_test]
+            async fn cycle_id_keeps_the_data() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let cycled = get(&client, "/cycle", Some(&cookie)).await.value();
+                assert!(get(&client, "/read", Some(&cycled))
+                    .await
+                    .body
+                    .starts_with(r#"user=Some("ada")"#));
+            }
+
+            #[rocket::async_test]
+            async fn flashes_are_read_once() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/flash/saved", None).await.value();
+                let taken = get(&client, "/flash", Some(&cookie)).await;
+                assert_eq!(taken.body, r#"["saved"]"#);
+                let after = taken
+                    .cookie()
+                    .map(|c| c.value().to_owned())
+                    .filter(|v| !v.is_empty());
+                assert_eq!(get(&client, "/flash", after.as_deref()).await.body, "[]");
+            }
+
+            #[rocket::async_test]
+            async fn idle_sessions_expire() {
+                let client = backend()
+                    .client(&[("idle_timeout", Value::from(1u64))])
+                    .await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+                assert!(get(&client, "/read", Some(&cookie))
+                    .await
+                    .body
+                    .ends_with("new=true"));
+            }
+
+            #[rocket::async_test]
+            async fn routes_without_a_guard_touch_nothing() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let reply = get(&client, "/none", None).await;
+                assert!(reply.set_cookies.is_empty() && reply.vary.is_empty());
+                let read = get(&client, "/read", None).await;
+                assert!(read.set_cookies.is_empty(), "a read creates no session");
+                if backend.is_server_side() {
+                    assert_eq!(backend.records().await, Some(0), "nor any record");
+                }
+            }
+        }
+    };
+}
+
+suite!(on_cookie, cookie);
+suite!(on_memory, memory);
+suite!(on_redis, redis);
+
+/// What only server-side stores promise, for each of them.
+macro_rules! server_side {
+    ($module:ident, $store:ident) => {
+        mod $module {
+            use super::*;
+
+            fn backend() -> Backend {
+                Backend::$store()
+            }
+
+            #[rocket::async_test]
+            async fn the_cookie_holds_only_the_id() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let payload = cookie_payload(&cookie);
+                assert_eq!(payload.len(), 32, "a 192-bit id in base64");
+                assert!(!String::from_utf8_lossy(&payload).contains("ada"));
+                assert_eq!(backend.records().await, Some(1));
+            }
+
+            #[rocket::async_test]
+            async fn keys_unknown_to_every_view_survive() {
+                let backend = backend();
+                let legacy = client(
+                    rocket::custom(figment(SECRET, &[]))
+                        .attach(backend.fairing())
+                        .mount("/", legacy_routes()),
+                )
+                .await;
+                let main = backend.client(&[]).await;
+                let cookie = get(&legacy, "/legacy/keep-me", None).await.value();
+                let after = get(&main, "/login/ada", Some(&cookie)).await;
+                let cookie = after
+                    .cookie()
+                    .map(|c| c.value().to_owned())
+                    .unwrap_or(cookie);
+                assert_eq!(
+                    get(&legacy, "/legacy", Some(&cookie)).await.body,
+                    r#"legacy=Some("keep-me")"#
+                );
+            }
+
+            #[rocket::async_test]
+            async fn an_unknown_id_gets_a_fresh_session_with_a_new_id() {
+                let backend = backend();
+                // A validly signed cookie for an id this store never issued.
+                let elsewhere = Backend::memory().client(&[]).await;
+                let foreign = get(&elsewhere, "/login/mallory", None).await.value();
+                let client = backend.client(&[]).await;
+                let read = get(&client, "/read", Some(&foreign)).await;
+                assert!(read.body.ends_with("new=true"), "{}", read.body);
+                let written = get(&client, "/push/x", Some(&foreign)).await.value();
+                assert_ne!(
+                    cookie_payload(&written),
+                    cookie_payload(&foreign),
+                    "the client's id is not adopted"
+                );
+            }
+
+            #[rocket::async_test]
+            async fn cycle_id_invalidates_the_old_id() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let old = get(&client, "/login/ada", None).await.value();
+                let new = get(&client, "/cycle", Some(&old)).await.value();
+                assert_ne!(cookie_payload(&old), cookie_payload(&new));
+                assert!(get(&client, "/read", Some(&old))
+                    .await
+                    .body
+                    .ends_with("new=true"));
+                assert!(get(&client, "/read", Some(&new))
+                    .await
+                    .body
+                    .starts_with(r#"user=Some("ada")"#));
+                assert_eq!(backend.records().await, Some(1));
+            }
+
+            #[rocket::async_test]
+            async fn a_write_after_a_concurrent_clear_does_not_resurrect() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let gate = client.rocket().state::<Gate>().unwrap();
+                take_logs();
+                let (late, ()) =
+                    rocket::tokio::join!(get(&client, "/gated_push/x", Some(&cookie)), async {
+                        let cleared = get(&client, "/clear", Some(&cookie)).await;
+                        assert_eq!(cleared.cookie().map(|c| c.value()), Some(""));
+                        gate.0.notify_one();
+                    });
+                assert_eq!(late.body, "pushed late");
+                assert!(late.set_cookies.is_empty(), "{:?}", late.set_cookies);
+                assert_eq!(
+                    backend.records().await,
+                    Some(0),
+                    "the cleared session stays deleted"
+                );
+                assert!(take_logs()
+                    .iter()
+                    .any(|(_, m)| m.contains("concurrent request")));
+            }
+
+            #[rocket::async_test]
+            async fn a_write_after_a_concurrent_cycle_does_not_resurrect_the_old_id() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let old = get(&client, "/login/ada", None).await.value();
+                let gate = client.rocket().state::<Gate>().unwrap();
+                let (late, new) =
+                    rocket::tokio::join!(get(&client, "/gated_push/x", Some(&old)), async {
+                        let new = get(&client, "/cycle", Some(&old)).await.value();
+                        gate.0.notify_one();
+                        new
+                    });
+                assert!(late.set_cookies.is_empty());
+                assert!(get(&client, "/read", Some(&old))
+                    .await
+                    .body
+                    .ends_with("new=true"));
+                assert!(get(&client, "/read", Some(&new))
+                    .await
+                    .body
+                    .starts_with(r#"user=Some("ada")"#));
+                assert_eq!(backend.records().await, Some(1));
+            }
+
+            #[rocket::async_test]
+            async fn concurrent_writes_to_different_keys_all_survive() {
+                let client = backend().client(&[]).await;
+                let cookie = get(&client, "/slot/0", None).await.value();
+                let requests = (1..8).map(|i| {
+                    let (client, cookie) = (&client, &cookie);
+                    async move {
+                        get(client, &format!("/slot/{i}"), Some(cookie))
+                            .await
+                            .status
+                    }
+                });
+                let statuses = futures_join_all(requests).await;
+                assert!(statuses.iter().all(|s| *s == Status::Ok), "{statuses:?}");
+                let all = get(&client, "/slots", Some(&cookie)).await.body;
+                for i in 0..8 {
+                    assert!(
+                        all.contains(&format!("s{i}: Some({i})")),
+                        "s{i} lost: {all}"
+                    );
+                }
+            }
+        }
+    };
+}
+
+mod server_side {
+    use super::*;
+    server_side!(on_memory, memory);
+    server_side!(on_redis, redis);
+}
+
+/// Runs the futures concurrently on this task; returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    let mut handles: Vec<_> = handles.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (handle, output) in handles.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = handle {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *output = Some(value);
+                        *handle = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+#[rocket::async_test]
+async fn redis_ttl_is_set_and_refreshed() {
+    let backend = Backend::redis();
+    let Backend::Redis { url, prefix } = &backend else {
+        unreachable!()
+    };
+    let client = backend.client(&[("max_age", Value::from(100u64))]).await;
+    let cookie = get(&client, "/permanent/true", None).await.value();
+    let mut con = redis_connection(url).await;
+    let key: String = con
+        .keys::<_, Vec<String>>(format!("{prefix}*"))
+        .await
+        .unwrap()
+        .remove(0);
+    let first: i64 = con.pttl(&key).await.unwrap();
+    assert!((98_000..=100_000).contains(&first), "{first}");
+    rocket::tokio::time::sleep(Duration::from_millis(1500)).await;
+    let aged: i64 = con.pttl(&key).await.unwrap();
+    assert!(aged <= 98_600, "{aged}");
+    // A permanent session with refresh_each_request: reading refreshes the TTL.
+    get(&client, "/read", Some(&cookie)).await;
+    let refreshed: i64 = con.pttl(&key).await.unwrap();
+    assert!(refreshed > aged + 1000, "{aged} -> {refreshed}");
+}
+
+/// A private `redis-server` on a free port, so that the test can stop and restart it.
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = PrivateRedis { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[rocket::async_test]
+async fn a_store_at_a_closed_port_gives_503s_with_a_clear_log() {
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fairing =
+        Keepsake::with_store(RedisStore::new(&format!("redis://127.0.0.1:{closed}")).unwrap());
+    let client = client(app_with(fairing, &[])).await;
+    // A session cookie from a working store with the same secret makes the guard load.
+    let cookie = get(&Backend::memory().client(&[]).await, "/login/ada", None)
+        .await
+        .value();
+    take_logs();
+    assert_eq!(
+        get(&client, "/read", Some(&cookie)).await.status,
+        Status::ServiceUnavailable
+    );
+    // Without a cookie nothing is loaded, but the write cannot be saved.
+    let write = get(&client, "/login/ada", None).await;
+    assert_eq!(write.status, Status::ServiceUnavailable);
+    assert!(write.set_cookies.is_empty());
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(level, m)| *level == log::Level::Error
+                && m.contains("session store `redis` failed")),
+        "{logs:?}"
+    );
+    // A route without a session guard is not affected.
+    assert_eq!(get(&client, "/none", None).await.status, Status::Ok);
+}
+
+#[rocket::async_test]
+async fn redis_going_down_gives_503s_and_service_resumes_when_it_is_back() {
+    let mut redis = PrivateRedis::start();
+    let fairing = Keepsake::with_store(RedisStore::new(&redis.url()).unwrap());
+    let client = client(app_with(fairing, &[])).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    assert!(get(&client, "/read", Some(&cookie))
+        .await
+        .body
+        .starts_with(r#"user=Some("ada")"#));
+
+    redis.stop();
+    take_logs();
+    for path in ["/read", "/push/x"] {
+        let reply = get(&client, path, Some(&cookie)).await;
+        assert_eq!(reply.status, Status::ServiceUnavailable, "{path}");
+        assert!(
+            reply.set_cookies.is_empty(),
+            "{path}: never a silent logout"
+        );
+    }
+    assert!(take_logs()
+        .iter()
+        .any(|(_, m)| m.contains("session store `redis` failed")));
+
+    // Back (empty, as a restarted Redis that keeps nothing on disk would be): the old
+    // session is gone, and new ones work again through the same store.
+    redis.restart();
+    let mut recovered = None;
+    for _ in 0..50 {
+        let reply = get(&client, "/login/grace", None).await;
+        if reply.status == Status::Ok {
+            recovered = Some(reply.value());
+            break;
+        }
+        rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cookie = recovered.expect("service resumes once Redis is back");
+    assert!(get(&client, "/read", Some(&cookie))
+        .await
+        .body
+        .starts_with(r#"user=Some("grace")"#));
+}
+
+#[rocket::async_test]
+async fn redis_dropping_the_connection_is_survived() {
+    let backend = Backend::redis();
+    let Backend::Redis { url, .. } = &backend else {
+        unreachable!()
+    };
+    let client = backend.client(&[]).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    // Kill every client connection but this one, as a failover or a proxy would.
+    let mut admin = redis_connection(url).await;
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let mut answered = None;
+    for _ in 0..20 {
+        let reply = get(&client, "/read", Some(&cookie)).await;
+        if reply.status == Status::Ok {
+            answered = Some(reply.body);
+            break;
+        }
+        assert_eq!(
+            reply.status,
+            Status::ServiceUnavailable,
+            "a failure is a 503, never a panic"
+        );
+        rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answered.as_deref(),
+        Some(r#"user=Some("ada") visits=0 cart=[] new=false"#)
+    );
+}
