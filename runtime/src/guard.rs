@@ -15,9 +15,12 @@ use crate::view::{SessionView, Tracked};
 /// A typed view `T` of the client's session: a request guard that derefs to `T`.
 ///
 /// Read and write the fields of `T` directly. When the guard is dropped (at the end
-/// of the handler), each field is compared with what was loaded and only the keys
-/// that really changed are saved: `s.x = s.x.clone()` is no change, `s.cart.push(..)`
-/// is one. Several views in one handler share one record.
+/// of the handler), each field is compared with what it was before the handler first
+/// borrowed the view mutably, and only the keys that really changed are saved:
+/// `s.x = s.x.clone()` is no change, `s.cart.push(..)` is one. A view only read is
+/// not compared at all. (A change made through a shared reference, to a `Cell` or
+/// `RefCell` field, is therefore not seen: change fields through the guard.) Several
+/// views in one handler share one record.
 ///
 /// `Session` is `Send`, so it can be held across `.await`, and it can be requested
 /// from inside another guard with `request.guard::<Session<'_, T>>().await`.
@@ -86,13 +89,13 @@ impl<T: SessionView> Deref for Session<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        &self.tracked.value
+        self.tracked.get()
     }
 }
 
 impl<T: SessionView> DerefMut for Session<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.tracked.value
+        self.tracked.get_mut()
     }
 }
 
@@ -104,7 +107,7 @@ impl<T: SessionView> Drop for Session<'_, T> {
 
 impl<T: SessionView + fmt::Debug> fmt::Debug for Session<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Session").field(&self.tracked.value).finish()
+        f.debug_tuple("Session").field(self.tracked.get()).finish()
     }
 }
 

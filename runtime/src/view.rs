@@ -35,25 +35,20 @@ pub trait SessionView: Send + Sized + 'static {
 #[doc(hidden)]
 pub struct FieldReader<'a> {
     record: &'a Record,
-    /// The loaded JSON text of each key, `None` where the field took its default.
-    loaded: Vec<Option<Box<str>>>,
 }
 
 impl FieldReader<'_> {
     /// The value of `key`, or `None` when it is absent or does not decode as `V`
     /// (the field then takes its default).
     pub fn field<V: DeserializeOwned>(&mut self, key: &'static str) -> Option<V> {
-        let raw = self.record.get(key);
-        let value = raw.and_then(|raw| match serde_json::from_str(raw.get()) {
+        let raw = self.record.get(key)?;
+        match serde_json::from_str(raw.get()) {
             Ok(value) => Some(value),
             Err(e) => {
                 log::debug!(target: "rocket_keepsake", "session key `{key}` does not decode ({e}); using the default");
                 None
             }
-        });
-        let loaded = value.as_ref().and(raw).map(|raw| Box::from(raw.get()));
-        self.loaded.push(loaded);
-        value
+        }
     }
 }
 
@@ -78,50 +73,53 @@ impl FieldEncoder<'_> {
     }
 }
 
-/// A loaded view with what each of its fields was at load, to detect changes.
+/// A loaded view, and what its fields were before the handler could change them.
 pub(crate) struct Tracked<T> {
-    pub(crate) value: T,
-    /// The JSON text each field had when loaded (or its default's encoding).
-    baseline: Vec<Box<str>>,
+    value: T,
+    /// Each field's encoding, taken at the first mutable access: a view that was only
+    /// read cannot have changed, and costs nothing to write back.
+    baseline: Option<Vec<Box<str>>>,
 }
 
 impl<T: SessionView> Tracked<T> {
     pub(crate) fn load(record: &Record) -> Tracked<T> {
-        let mut reader = FieldReader {
-            record,
-            loaded: Vec::with_capacity(T::KEYS.len()),
-        };
-        let value = T::load(&mut reader);
-        let mut baseline = reader.loaded;
-        // Fields that took a default compare against the default's encoding, so that an
-        // untouched default is no change and the key stays absent (or, if it held
-        // something undecodable, untouched).
-        if baseline.iter().any(Option::is_none) {
-            let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
-                if let Some(slot @ None) = baseline.get_mut(i) {
-                    *slot = Some(match encoded {
-                        Ok(bytes) => String::from_utf8_lossy(bytes).into(),
-                        // Never equal to an encoding: a failure is reported on write-back.
-                        Err(_) => Box::from(""),
-                    });
-                }
-            };
-            value.encode(&mut FieldEncoder {
-                index: 0,
-                buf: Vec::new(),
-                sink: &mut sink,
-            });
+        Tracked {
+            value: T::load(&mut FieldReader { record }),
+            baseline: None,
         }
-        let baseline = baseline
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect();
-        Tracked { value, baseline }
     }
 
-    /// Writes the fields that changed since load into `record`.
+    pub(crate) fn get(&self) -> &T {
+        &self.value
+    }
+
+    /// The view, to change: its fields are encoded first, so that write-back can tell
+    /// exactly which changed (`x = x` is no change, a nested push is one).
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        if self.baseline.is_none() {
+            let mut baseline = Vec::with_capacity(T::KEYS.len());
+            let mut sink = |_: usize, encoded: Result<&[u8], serde_json::Error>| {
+                baseline.push(match encoded {
+                    Ok(bytes) => String::from_utf8_lossy(bytes).into(),
+                    // Never equal to an encoding: the failure is reported on write-back.
+                    Err(_) => Box::from(""),
+                });
+            };
+            self.value.encode(&mut FieldEncoder {
+                index: 0,
+                buf: Vec::with_capacity(64),
+                sink: &mut sink,
+            });
+            self.baseline = Some(baseline);
+        }
+        &mut self.value
+    }
+
+    /// Writes the fields that changed since the first mutable access into `record`.
     pub(crate) fn write_back(&mut self, record: &mut Record) {
-        let baseline = &mut self.baseline;
+        let Some(baseline) = &mut self.baseline else {
+            return;
+        };
         let mut failure = None;
         let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
             let key = T::KEYS[i];
@@ -148,5 +146,83 @@ impl<T: SessionView> Tracked<T> {
         if let Some(failure) = failure {
             record.failure.get_or_insert(failure);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `#[derive(Session, Default)]` generates for `{ n: u32, list: Vec<String> }`.
+    #[derive(Default)]
+    struct View {
+        n: u32,
+        list: Vec<String>,
+    }
+
+    impl SessionView for View {
+        const KEYS: &'static [&'static str] = &["n", "list"];
+
+        fn load(reader: &mut FieldReader<'_>) -> Self {
+            let mut view = View::default();
+            if let Some(n) = reader.field("n") {
+                view.n = n;
+            }
+            if let Some(list) = reader.field("list") {
+                view.list = list;
+            }
+            view
+        }
+
+        fn encode(&self, encoder: &mut FieldEncoder<'_>) {
+            encoder.field(&self.n);
+            encoder.field(&self.list);
+        }
+    }
+
+    fn record(json: &str) -> Record {
+        Record::from_json(json.as_bytes(), 0).unwrap()
+    }
+
+    #[test]
+    fn a_view_only_read_writes_nothing() {
+        let mut rec = record(r#"{"n":1.0,"list":["a"]}"#);
+        let mut view = Tracked::<View>::load(&rec);
+        assert_eq!(view.get().list, ["a"]);
+        view.write_back(&mut rec);
+        assert!(!rec.is_modified());
+    }
+
+    #[test]
+    fn assigning_the_same_value_is_no_change_and_a_push_is_one() {
+        let mut rec = record(r#"{"n":1,"list":["a"]}"#);
+        let mut view = Tracked::<View>::load(&rec);
+        view.get_mut().n = 1;
+        view.write_back(&mut rec);
+        assert!(!rec.is_modified());
+        view.get_mut().list.push("b".into());
+        view.write_back(&mut rec);
+        assert_eq!(rec.to_json(), br#"{"list":["a","b"],"n":1}"#);
+        assert_eq!(
+            rec.changes().set,
+            [("list".to_owned(), r#"["a","b"]"#.to_owned())]
+        );
+    }
+
+    #[test]
+    fn undecodable_and_absent_keys_stay_as_they_are_unless_changed() {
+        let mut rec = record(r#"{"n":"not a number"}"#);
+        let mut view = Tracked::<View>::load(&rec);
+        assert_eq!(view.get().n, 0);
+        view.get_mut();
+        view.write_back(&mut rec);
+        assert_eq!(
+            rec.to_json(),
+            br#"{"n":"not a number"}"#,
+            "untouched, and no `list` key made"
+        );
+        view.get_mut().n = 5;
+        view.write_back(&mut rec);
+        assert_eq!(rec.to_json(), br#"{"n":5}"#);
     }
 }
