@@ -234,8 +234,9 @@ impl Shared {
             Ok(opened) => opened,
             Err(why) => return Ok(fresh(now, &why)),
         };
+        let (stamp, rotated) = (opened.stamp, opened.rotated);
         let mut record = match &self.backend {
-            Backend::Cookie => match Record::from_json(&opened.payload, opened.stamp.created) {
+            Backend::Cookie => match Record::from_json(opened.payload, stamp.created) {
                 Ok(record) => record,
                 Err(e) => {
                     return Ok(fresh(
@@ -249,7 +250,7 @@ impl Shared {
                     return Ok(fresh(now, &"cookie holds no session id"));
                 };
                 match store.load(&id).await {
-                    Ok(Some(fields)) => Record::from_fields(id, fields, opened.stamp.created),
+                    Ok(Some(fields)) => Record::from_fields(id, fields, stamp.created),
                     Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),
                     Err(e) => {
                         log::error!(target: "rocket_keepsake", "cannot load the session: {}", report(&e));
@@ -258,7 +259,7 @@ impl Shared {
                 }
             }
         };
-        record.reissue = opened.rotated;
+        record.reissue = rotated;
         Ok(record)
     }
 

@@ -65,6 +65,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[doc(hidden)]
+#[path = "bench.rs"]
+pub mod __bench;
 mod codec;
 mod config;
 mod error;

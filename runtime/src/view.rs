@@ -42,7 +42,7 @@ impl FieldReader<'_> {
     /// (the field then takes its default).
     pub fn field<V: DeserializeOwned>(&mut self, key: &'static str) -> Option<V> {
         let raw = self.record.get(key)?;
-        match serde_json::from_str(raw.get()) {
+        match serde_json::from_str(raw) {
             Ok(value) => Some(value),
             Err(e) => {
                 log::debug!(target: "rocket_keepsake", "session key `{key}` does not decode ({e}); using the default");
@@ -91,6 +91,10 @@ impl<T: SessionView> Tracked<T> {
 
     pub(crate) fn get(&self) -> &T {
         &self.value
+    }
+
+    pub(crate) fn into_value(self) -> T {
+        self.value
     }
 
     /// The view, to change: its fields are encoded first, so that write-back can tell

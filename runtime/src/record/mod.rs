@@ -1,9 +1,12 @@
 //! The session record: one client's map from key to JSON value, with per-key tracking.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod entries;
+
+use std::collections::BTreeSet;
 
 use serde_json::value::RawValue;
 
+use self::entries::Entries;
 use crate::store::{Changes, Fields, SessionId};
 
 /// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
@@ -26,7 +29,7 @@ pub(crate) type FlashEntry = (String, String);
 /// written back byte for byte.
 #[derive(Debug)]
 pub(crate) struct Record {
-    entries: BTreeMap<String, Box<RawValue>>,
+    entries: Entries,
     /// Keys this request set or removed: what a server-side store writes back.
     changed: BTreeSet<String>,
     /// Unix seconds at which the session was first created.
@@ -57,7 +60,7 @@ impl Record {
     /// A new, empty session created at `now`.
     pub(crate) fn new(now: u64) -> Record {
         Record {
-            entries: BTreeMap::new(),
+            entries: Entries::default(),
             changed: BTreeSet::new(),
             created: now,
             is_new: true,
@@ -71,10 +74,14 @@ impl Record {
     }
 
     /// The record a client sent, from its verified JSON payload.
-    pub(crate) fn from_json(payload: &[u8], created: u64) -> Result<Record, serde_json::Error> {
-        let entries = serde_json::from_slice(payload)?;
+    pub(crate) fn from_json(
+        payload: impl Into<Vec<u8>>,
+        created: u64,
+    ) -> Result<Record, serde_json::Error> {
+        let text = String::from_utf8(payload.into())
+            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
         Ok(Record {
-            entries,
+            entries: Entries::parse(text)?,
             is_new: false,
             ..Record::new(created)
         })
@@ -83,18 +90,15 @@ impl Record {
     /// The record a server-side store holds under `id`. A value that is not JSON is
     /// left out, with a warning.
     pub(crate) fn from_fields(id: SessionId, fields: Fields, created: u64) -> Record {
-        let entries = fields
-            .into_iter()
-            .filter_map(|(key, value)| match RawValue::from_string(value) {
-                Ok(raw) => Some((key, raw)),
-                Err(e) => {
-                    log::warn!(target: "rocket_keepsake", "ignoring stored session key `{key}`, which is not JSON: {e}");
-                    None
-                }
-            })
-            .collect();
+        let entries = fields.into_iter().filter_map(|(key, value)| match RawValue::from_string(value) {
+            Ok(raw) => Some((key, raw)),
+            Err(e) => {
+                log::warn!(target: "rocket_keepsake", "ignoring stored session key `{key}`, which is not JSON: {e}");
+                None
+            }
+        });
         Record {
-            entries,
+            entries: Entries::from_owned(entries),
             is_new: false,
             id: Some(id),
             ..Record::new(created)
@@ -109,7 +113,7 @@ impl Record {
         };
         for key in &self.changed {
             match self.entries.get(key) {
-                Some(value) => changes.set.push((key.clone(), value.get().to_owned())),
+                Some(value) => changes.set.push((key.clone(), value.to_owned())),
                 None => changes.removed.push(key.clone()),
             }
         }
@@ -118,37 +122,34 @@ impl Record {
 
     /// The record as a JSON object.
     pub(crate) fn to_json(&self) -> Vec<u8> {
-        // A map of strings to already-valid JSON text cannot fail to serialize.
-        serde_json::to_vec(&self.entries).unwrap_or_else(|_| b"{}".to_vec())
+        self.entries.to_json()
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
-        self.entries.get(key).map(|v| &**v)
+    /// The JSON text of `key`'s value.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key)
     }
 
     /// Sets `key` to `value`; a value equal to the current one is no change.
     pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
-        match self.entries.get_mut(key) {
-            Some(current) if current.get() == value.get() => return,
-            Some(current) => *current = value,
-            None => {
-                self.entries.insert(key.to_owned(), value);
-            }
+        if self.entries.get(key) != Some(value.get()) {
+            self.entries.insert(key, value);
+            self.changed.insert(key.to_owned());
         }
-        self.changed.insert(key.to_owned());
     }
 
     /// Removes `key`; removing an absent key is no change.
     pub(crate) fn remove(&mut self, key: &str) {
-        if self.entries.remove(key).is_some() {
+        if self.entries.remove(key) {
             self.changed.insert(key.to_owned());
         }
     }
 
     /// Empties the record.
     pub(crate) fn clear(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
         self.changed
-            .extend(std::mem::take(&mut self.entries).into_keys());
+            .extend(entries.iter().map(|(key, _)| key.to_owned()));
         self.flashes = None;
         self.cleared = true;
     }
@@ -169,7 +170,7 @@ impl Record {
         let entries = &self.entries;
         self.flashes.get_or_insert_with(|| {
             let raw = entries.get(FLASHES_KEY);
-            let decoded = raw.map(|raw| serde_json::from_str(raw.get())).transpose();
+            let decoded = raw.map(serde_json::from_str).transpose();
             let entries = decoded.unwrap_or_else(|e| {
                 log::warn!(target: "rocket_keepsake", "dropping unreadable `{FLASHES_KEY}`: {e}");
                 None
@@ -220,7 +221,7 @@ impl Record {
     }
 
     pub(crate) fn is_permanent(&self) -> bool {
-        self.get(PERMANENT_KEY).is_some_and(|v| v.get() == "true")
+        self.get(PERMANENT_KEY) == Some("true")
     }
 
     pub(crate) fn set_permanent(&mut self, permanent: bool) {
@@ -237,7 +238,7 @@ impl Record {
         let mut sizes: Vec<_> = self
             .entries
             .iter()
-            .map(|(k, v)| (k.as_str(), k.len() + v.get().len()))
+            .map(|(k, v)| (k, k.len() + v.len()))
             .collect();
         sizes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         sizes.truncate(n);
@@ -290,7 +291,7 @@ mod tests {
         record.push_flash("success", "saved".into());
         record.flush();
         assert_eq!(
-            record.get(FLASHES_KEY).unwrap().get(),
+            record.get(FLASHES_KEY).unwrap(),
             r#"[["info","hi"],["success","saved"]]"#
         );
         record.flashes_mut().clear();

@@ -1,0 +1,690 @@
+//! What a session costs, against the floor and the alternatives, in one run.
+//!
+//! `cargo bench -p rocket_keepsake --features redis` prints a table of medians (with
+//! the 10th to 90th percentile spread) and the ratios of BENCHMARKS.md. Every case runs
+//! in this one process, interleaved, so that the ratios hold on a noisy machine.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rocket::http::{Cookie, CookieJar};
+use rocket::local::asynchronous::Client;
+use rocket::request::FlashMessage;
+use rocket::response::{Flash as RocketFlash, Redirect};
+use rocket::{get, routes, Build, Rocket};
+use rocket_keepsake::__bench::{CookieCodec, SessionRecord};
+use rocket_keepsake::{flash, Flashes, Keepsake, Session};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+const SECRET: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+
+/// The representative record: six keys, about 250 bytes of JSON.
+#[derive(Session, Default, Serialize, Deserialize, Clone)]
+struct Profile {
+    user_id: u64,
+    name: String,
+    roles: Vec<String>,
+    theme: String,
+    cart: BTreeMap<String, u32>,
+    seen: u64,
+    /// Absent in the representative record; grows it for the size cases.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[session(default)]
+    notes: String,
+}
+
+fn profile(size: usize) -> Profile {
+    let mut p = Profile {
+        user_id: 9_007_199_254_740_993,
+        name: "Ada Lovela".into(),
+        roles: vec!["administrator".into(), "release-manager".into()],
+        theme: "solarized-dark-high-contrast".into(),
+        cart: [
+            ("sku-000184-apple-braeburn", 3),
+            ("sku-000311-pear-conference", 1),
+            ("sku-000972-plum-victoria", 12),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        seen: 1_763_900_000,
+        notes: String::new(),
+    };
+    let base = serde_json::to_vec(&p).unwrap().len() + r#","notes":"""#.len();
+    p.notes = "n".repeat(size.saturating_sub(base));
+    p
+}
+
+/// Ten fields, for the tracking cases.
+#[derive(Session, Default)]
+struct Ten {
+    a: u64,
+    b: String,
+    c: Vec<String>,
+    d: Option<String>,
+    e: bool,
+    f: u32,
+    g: String,
+    h: Vec<u64>,
+    i: Option<u64>,
+    j: String,
+}
+
+#[flash]
+enum Notice {
+    Info,
+}
+
+// ---- routes ----------------------------------------------------------------
+
+#[get("/plain")]
+fn plain() -> &'static str {
+    "ok"
+}
+
+#[get("/seed/<size>")]
+fn seed_route(size: usize, mut session: Session<'_, Profile>) -> &'static str {
+    *session = profile(size);
+    "seeded"
+}
+
+#[get("/read")]
+fn read(profile: Session<'_, Profile>) -> String {
+    profile.name.clone()
+}
+
+#[get("/change")]
+fn change(mut profile: Session<'_, Profile>) -> String {
+    profile.seen += 1;
+    profile.name.clone()
+}
+
+#[get("/flash")]
+fn flash_push(mut notices: Flashes<'_, Notice>) -> &'static str {
+    notices.push(Notice::Info, "Saved.");
+    "ok"
+}
+
+#[get("/flash/<n>")]
+fn flash_push_n(n: usize, mut notices: Flashes<'_, Notice>) -> &'static str {
+    for _ in 0..n {
+        notices.push(Notice::Info, "Saved your changes.");
+    }
+    "ok"
+}
+
+#[get("/take")]
+fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
+    notices.take_all().len().to_string()
+}
+
+/// (e): the JSON in a private cookie, the way a Rocket user would without us.
+#[get("/private/read")]
+fn private_read(jar: &CookieJar<'_>) -> String {
+    let cookie = jar.get_private("profile");
+    let profile: Profile = cookie
+        .and_then(|c| serde_json::from_str(c.value()).ok())
+        .unwrap_or_default();
+    profile.name
+}
+
+#[get("/private/change")]
+fn private_change(jar: &CookieJar<'_>) -> String {
+    let cookie = jar.get_private("profile");
+    let mut profile: Profile = cookie
+        .and_then(|c| serde_json::from_str(c.value()).ok())
+        .unwrap_or_default();
+    profile.seen += 1;
+    jar.add_private(Cookie::new(
+        "profile",
+        serde_json::to_string(&profile).unwrap(),
+    ));
+    profile.name
+}
+
+/// A hand-rolled signed-cookie read: verify and deserialize, nothing else.
+#[get("/signed/read")]
+fn signed_read(jar: &CookieJar<'_>, mac: &rocket::State<Hmac<Sha256>>) -> String {
+    let profile = jar.get("signed").and_then(|c| {
+        let bytes = URL_SAFE_NO_PAD.decode(c.value()).ok()?;
+        let (payload, tag) = bytes.split_at(bytes.len().checked_sub(32)?);
+        mac.inner()
+            .clone()
+            .chain_update(payload)
+            .verify_slice(tag)
+            .ok()?;
+        serde_json::from_slice::<Profile>(payload).ok()
+    });
+    profile.unwrap_or_default().name
+}
+
+/// (f): Rocket's own single, unsigned flash.
+#[get("/rocket/flash")]
+fn rocket_flash() -> RocketFlash<Redirect> {
+    RocketFlash::success(Redirect::to("/"), "Saved.")
+}
+
+#[get("/rocket/take")]
+fn rocket_take(flash: Option<FlashMessage<'_>>) -> String {
+    flash.map(|f| f.message().to_owned()).unwrap_or_default()
+}
+
+fn figment() -> rocket::figment::Figment {
+    rocket::Config::figment()
+        .merge(("secret_key", SECRET))
+        .merge(("log_level", "off"))
+}
+
+/// The benchmark app; without the fairing it has only the route without a session guard.
+fn app(keepsake: Option<Keepsake>) -> Rocket<Build> {
+    let Some(keepsake) = keepsake else {
+        return rocket::custom(figment()).mount("/bare", routes![plain]);
+    };
+    let mac = Hmac::<Sha256>::new_from_slice(b"a hand-rolled signing key of 32+ bytes").unwrap();
+    rocket::custom(figment())
+        .attach(keepsake)
+        .manage(mac)
+        .mount(
+            "/",
+            routes![
+                plain,
+                seed_route,
+                read,
+                change,
+                flash_push,
+                flash_push_n,
+                flash_take,
+                private_read,
+                private_change,
+                signed_read,
+                rocket_flash,
+                rocket_take
+            ],
+        )
+}
+
+// ---- measurement -------------------------------------------------------------
+
+/// A measured case: nanoseconds per iteration, one value per sample.
+struct Case {
+    name: String,
+    samples: Vec<f64>,
+}
+
+impl Case {
+    fn quantile(&self, q: f64) -> f64 {
+        let mut sorted = self.samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+
+    fn median(&self) -> f64 {
+        self.quantile(0.5)
+    }
+}
+
+const SAMPLES: usize = 31;
+
+/// Times `f` (which does `iters` iterations) `SAMPLES` times, interleaving the cases
+/// of one group so that a noisy moment hits them all alike.
+fn group(names: &[&str], iters: u32, mut run: impl FnMut(usize, u32)) -> Vec<Case> {
+    let mut cases: Vec<Case> = names
+        .iter()
+        .map(|n| Case {
+            name: n.to_string(),
+            samples: vec![],
+        })
+        .collect();
+    for (i, _) in names.iter().enumerate() {
+        run(i, iters / 4 + 1); // warm up
+    }
+    for _ in 0..SAMPLES {
+        for (i, case) in cases.iter_mut().enumerate() {
+            let start = Instant::now();
+            run(i, iters);
+            case.samples
+                .push(start.elapsed().as_nanos() as f64 / iters as f64);
+        }
+    }
+    cases
+}
+
+fn print(cases: &[Case]) {
+    for case in cases {
+        let (median, low, high) = (case.median(), case.quantile(0.1), case.quantile(0.9));
+        println!(
+            "| {:<58} | {:>10} | {:>10} – {:<10} |",
+            case.name,
+            fmt(median),
+            fmt(low),
+            fmt(high)
+        );
+    }
+}
+
+fn fmt(ns: f64) -> String {
+    if ns >= 1000.0 {
+        format!("{:.2} µs", ns / 1000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn find<'a>(cases: &'a [Case], name: &str) -> &'a Case {
+    cases
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+}
+
+struct Ratio {
+    what: &'static str,
+    value: f64,
+    target: f64,
+}
+
+// ---- the cases ---------------------------------------------------------------
+
+fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
+    let codec = CookieCodec::new(&[7u8; 64]);
+    let mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+    let mut all = Vec::new();
+    let mut ratios = Vec::new();
+    for (label, size) in [("250 B", 0), ("2 KB", 2048)] {
+        let value = profile(size);
+        let json = serde_json::to_vec(&value).unwrap();
+        let record = SessionRecord::from_json(&json).unwrap();
+        let cookie = codec.encode(&record);
+        let mut floor_cookie = json.clone();
+        floor_cookie.extend_from_slice(&mac.clone().chain_update(&json).finalize().into_bytes());
+        let floor_cookie = URL_SAFE_NO_PAD.encode(&floor_cookie);
+        let names = [
+            format!("codec {label} ({} B JSON): encode+sign", json.len()),
+            format!("codec {label}: floor encode (serde_json+base64+HMAC)"),
+            format!("codec {label}: verify+decode"),
+            format!("codec {label}: floor decode (base64+HMAC+serde_json)"),
+        ];
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let cases = group(&refs, 2000, |i, iters| {
+            for _ in 0..iters {
+                match i {
+                    0 => {
+                        black_box(codec.encode(black_box(&record)));
+                    }
+                    1 => {
+                        let bytes = serde_json::to_vec(black_box(&value)).unwrap();
+                        let tag = mac.clone().chain_update(&bytes).finalize().into_bytes();
+                        let mut out = bytes;
+                        out.extend_from_slice(&tag);
+                        black_box(URL_SAFE_NO_PAD.encode(&out));
+                    }
+                    2 => {
+                        black_box(codec.decode::<Profile>(black_box(&cookie)).unwrap());
+                    }
+                    _ => {
+                        let bytes = URL_SAFE_NO_PAD.decode(black_box(&floor_cookie)).unwrap();
+                        let (payload, tag) = bytes.split_at(bytes.len() - 32);
+                        mac.clone().chain_update(payload).verify_slice(tag).unwrap();
+                        black_box(serde_json::from_slice::<Profile>(payload).unwrap());
+                    }
+                }
+            }
+        });
+        ratios.push(Ratio {
+            what: if size == 0 {
+                "codec 250 B: encode+sign / floor"
+            } else {
+                "codec 2 KB: encode+sign / floor"
+            },
+            value: cases[0].median() / cases[1].median(),
+            target: 1.25,
+        });
+        ratios.push(Ratio {
+            what: if size == 0 {
+                "codec 250 B: verify+decode / floor"
+            } else {
+                "codec 2 KB: verify+decode / floor"
+            },
+            value: cases[2].median() / cases[3].median(),
+            target: 1.25,
+        });
+        all.extend(cases);
+    }
+    (all, ratios)
+}
+
+fn tracking_cases() -> Vec<Case> {
+    let ten = r#"{"a":1,"b":"two","c":["x","y"],"d":"four","e":true,"f":6,"g":"seven","h":[8,8],"i":9,"j":"ten"}"#;
+    let names = [
+        "tracking 10-field view: load, read only, write back",
+        "tracking 10-field view: load, borrow mutably, no change",
+        "tracking 10-field view: load, change one field",
+    ];
+    let mut record = SessionRecord::from_json(ten.as_bytes()).unwrap();
+    group(&names, 2000, |i, iters| {
+        for n in 0..iters {
+            let changed = match i {
+                0 => record.track::<Ten>(None),
+                #[allow(clippy::self_assignment)]
+                // the case measured: a borrow that changes nothing
+                1 => record.track::<Ten>(Some(|t| {
+                    let same = t.f;
+                    t.f = same;
+                })),
+                _ => record.track::<Ten>(Some(|t| t.f += 1)),
+            };
+            // The record changes with the first one-field change, and stays changed.
+            assert!(changed || i < 2, "case {i}, iteration {n}");
+        }
+    })
+}
+
+/// One GET with an optional cookie, through the local client.
+async fn request(client: &Client, path: &str, cookie: Option<&(String, String)>) -> Option<String> {
+    let mut req = client.get(path.to_owned());
+    if let Some((name, value)) = cookie {
+        req = req.cookie(Cookie::new(name.clone(), value.clone()));
+    }
+    let response = req.dispatch().await;
+    let set = response
+        .cookies()
+        .iter()
+        .next()
+        .map(|c| c.value().to_owned());
+    black_box(response.into_string().await);
+    set
+}
+
+fn block_on<F: std::future::Future>(runtime: &rocket::tokio::runtime::Runtime, f: F) -> F::Output {
+    runtime.block_on(f)
+}
+
+fn main() {
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("| case | median | p10 – p90 |");
+    println!("|---|---:|---|");
+    let (codec, mut ratios) = codec_cases();
+    print(&codec);
+    let tracking = tracking_cases();
+    print(&tracking);
+
+    // Requests: one run, the same app shapes.
+    let (with, without, memory, redis) = block_on(&runtime, async {
+        let with = Client::untracked(app(Some(Keepsake::fairing())))
+            .await
+            .unwrap();
+        let without = Client::untracked(app(None)).await.unwrap();
+        let memory = Client::untracked(app(Some(Keepsake::with_store(
+            rocket_keepsake::store::MemoryStore::new(),
+        ))))
+        .await
+        .unwrap();
+        let redis = redis_client().await;
+        (with, without, memory, redis)
+    });
+
+    // Cookies to send: sessions holding the representative profile, and the same
+    // profile in a private cookie and in a hand-rolled signed cookie.
+    let cookie = seed(&runtime, &with, 0);
+    let private = seed_private(&runtime, &with);
+    let signed = seed_signed();
+
+    let names = [
+        "(a) no session guard, no cookie (fairing attached)",
+        "(a) no session guard, session cookie sent (fairing attached)",
+        "(a0) same route, app without the fairing, cookie sent",
+        "(b) read the session",
+        "(b') hand-rolled signed-cookie read (verify+deserialize)",
+        "(c) change one key",
+        "(e) private cookie: read",
+        "(e) private cookie: change one key",
+        "(d) flash then take (2 requests)",
+        "(f) Rocket's Flash then FlashMessage (2 requests)",
+    ];
+    let requests = group(&names, 300, |i, iters| {
+        block_on(&runtime, async {
+            for _ in 0..iters {
+                match i {
+                    0 => drop(request(&with, "/plain", None).await),
+                    1 => drop(request(&with, "/plain", Some(&cookie)).await),
+                    2 => drop(request(&without, "/bare/plain", Some(&cookie)).await),
+                    3 => drop(request(&with, "/read", Some(&cookie)).await),
+                    4 => drop(request(&with, "/signed/read", Some(&signed)).await),
+                    5 => drop(request(&with, "/change", Some(&cookie)).await),
+                    6 => drop(request(&with, "/private/read", Some(&private)).await),
+                    7 => drop(request(&with, "/private/change", Some(&private)).await),
+                    8 => {
+                        let set = request(&with, "/flash", None).await.unwrap();
+                        drop(request(&with, "/take", Some(&("session".into(), set))).await);
+                    }
+                    _ => {
+                        let set = request(&with, "/rocket/flash", None).await.unwrap();
+                        drop(request(&with, "/rocket/take", Some(&("_flash".into(), set))).await);
+                    }
+                }
+            }
+        })
+    });
+    print(&requests);
+    let m = |name: &str| find(&requests, name).median();
+    let base = m(names[1]);
+    ratios.push(Ratio {
+        what: "(a) no guard, with fairing / without",
+        value: base / m(names[2]),
+        target: 1.05,
+    });
+    ratios.push(Ratio {
+        what: "(b) read overhead / hand-rolled signed read overhead",
+        value: (m(names[3]) - base) / (m(names[4]) - base),
+        target: 1.1,
+    });
+    ratios.push(Ratio {
+        what: "(c) one-key change overhead / private-cookie change overhead",
+        value: (m(names[5]) - base) / (m(names[7]) - base),
+        target: 0.75,
+    });
+    ratios.push(Ratio {
+        what: "(d) flash then take / Rocket's flash (f)",
+        value: m(names[8]) / m(names[9]),
+        target: 1.5,
+    });
+
+    // Server-side stores.
+    let memory_cookie = seed(&runtime, &memory, 0);
+    let mut store_names = vec![
+        "(b) read the session, MemoryStore",
+        "(c) change one key, MemoryStore",
+    ];
+    let redis_cookie = redis.as_ref().map(|client| seed(&runtime, client, 0));
+    if redis.is_some() {
+        store_names.extend([
+            "(b) read the session, RedisStore",
+            "(c) change one key, RedisStore",
+        ]);
+    }
+    let stores = group(&store_names, 200, |i, iters| {
+        block_on(&runtime, async {
+            for _ in 0..iters {
+                match i {
+                    0 => drop(request(&memory, "/read", Some(&memory_cookie)).await),
+                    1 => drop(request(&memory, "/change", Some(&memory_cookie)).await),
+                    2 => {
+                        drop(request(redis.as_ref().unwrap(), "/read", redis_cookie.as_ref()).await)
+                    }
+                    _ => drop(
+                        request(redis.as_ref().unwrap(), "/change", redis_cookie.as_ref()).await,
+                    ),
+                }
+            }
+        })
+    });
+    print(&stores);
+
+    // Growth: record size and pending flashes.
+    let sized: Vec<(usize, (String, String))> = [250, 1024, 3072]
+        .iter()
+        .map(|&s| (s, seed(&runtime, &with, s)))
+        .collect();
+    let flashed: Vec<(usize, (String, String))> = [1, 10, 50]
+        .iter()
+        .map(|&n| {
+            let set = block_on(&runtime, request(&with, &format!("/flash/{n}"), None)).unwrap();
+            (n, ("session".to_owned(), set))
+        })
+        .collect();
+    let mut growth_names: Vec<String> = Vec::new();
+    for (size, _) in &sized {
+        growth_names.push(format!("(b) read, {size} B record"));
+        growth_names.push(format!("(c) change one key, {size} B record"));
+    }
+    for (n, _) in &flashed {
+        growth_names.push(format!("(d) push {n} flashes"));
+        growth_names.push(format!("(d) take {n} pending flashes"));
+    }
+    let refs: Vec<&str> = growth_names.iter().map(String::as_str).collect();
+    let growth = group(&refs, 200, |i, iters| {
+        block_on(&runtime, async {
+            for _ in 0..iters {
+                match i {
+                    0..=5 => {
+                        let path = if i % 2 == 0 { "/read" } else { "/change" };
+                        drop(request(&with, path, Some(&sized[i / 2].1)).await);
+                    }
+                    _ => {
+                        let (n, cookie) = &flashed[(i - 6) / 2];
+                        if i % 2 == 0 {
+                            drop(request(&with, &format!("/flash/{n}"), None).await);
+                        } else {
+                            drop(request(&with, "/take", Some(cookie)).await);
+                        }
+                    }
+                }
+            }
+        })
+    });
+    print(&growth);
+
+    println!();
+    println!("| ratio | value | target | |");
+    println!("|---|---:|---:|---|");
+    for r in &ratios {
+        let verdict = if r.value <= r.target { "met" } else { "MISSED" };
+        println!(
+            "| {} | {:.2} | ≤ {:.2} | {verdict} |",
+            r.what, r.value, r.target
+        );
+    }
+
+    match &redis {
+        Some(client) => redis_round_trips(&runtime, client, redis_cookie.as_ref().unwrap()),
+        None => {
+            println!("\nRedis cases skipped: run with `--features redis` and Redis at REDIS_URL.")
+        }
+    }
+}
+
+/// A session cookie whose record is the representative profile grown to `size` bytes.
+fn seed(
+    runtime: &rocket::tokio::runtime::Runtime,
+    client: &Client,
+    size: usize,
+) -> (String, String) {
+    let value = block_on(runtime, request(client, &format!("/seed/{size}"), None))
+        .expect("a session cookie");
+    ("session".to_owned(), value)
+}
+
+fn seed_private(runtime: &rocket::tokio::runtime::Runtime, client: &Client) -> (String, String) {
+    block_on(runtime, async {
+        let response = client.get("/private/change").dispatch().await;
+        (
+            "profile".to_owned(),
+            response
+                .cookies()
+                .get("profile")
+                .expect("a private cookie")
+                .value()
+                .to_owned(),
+        )
+    })
+}
+
+fn seed_signed() -> (String, String) {
+    let mac = Hmac::<Sha256>::new_from_slice(b"a hand-rolled signing key of 32+ bytes").unwrap();
+    let json = serde_json::to_vec(&profile(0)).unwrap();
+    let mut bytes = json.clone();
+    bytes.extend_from_slice(&mac.chain_update(&json).finalize().into_bytes());
+    ("signed".to_owned(), URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_client() -> Option<Client> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let store = rocket_keepsake::store::RedisStore::new(&url)
+        .ok()?
+        .with_prefix("keepsake-bench:");
+    Client::untracked(app(Some(Keepsake::with_store(store))))
+        .await
+        .ok()
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_client() -> Option<Client> {
+    None
+}
+
+/// Counts the commands each kind of request sends to Redis (`INFO commandstats`).
+fn redis_round_trips(
+    runtime: &rocket::tokio::runtime::Runtime,
+    client: &Client,
+    cookie: &(String, String),
+) {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let calls = || -> u64 {
+        let mut con = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut con)
+            .unwrap();
+        info.lines()
+            .filter(|l| {
+                l.starts_with("cmdstat_")
+                    && !l.starts_with("cmdstat_info")
+                    && !l.starts_with("cmdstat_client")
+                    && !l.starts_with("cmdstat_hello")
+            })
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    println!();
+    println!("| request on RedisStore | Redis commands |");
+    println!("|---|---:|");
+    for (what, path, send) in [
+        ("read the session", "/read", true),
+        ("unchanged (route without a session guard)", "/plain", true),
+        ("change one key", "/change", true),
+        ("new session, read only (creates nothing)", "/read", false),
+    ] {
+        let before = calls();
+        block_on(runtime, request(client, path, send.then_some(cookie)));
+        println!("| {what} | {} |", calls() - before);
+    }
+}
