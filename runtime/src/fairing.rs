@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::figment::{value::Value, Figment};
-use rocket::http::{Cookie, Status};
+use rocket::http::{Cookie, Header, Status};
 use rocket::tokio::sync::OnceCell;
 use rocket::{Build, Request, Response, Rocket};
 
@@ -405,7 +405,9 @@ impl Shared {
         }
     }
 
-    fn cookie(&self, value: String, life: CookieLife) -> Cookie<'static> {
+    /// The `Set-Cookie` header. Written without percent-encoding, which Rocket's
+    /// conversion applies character by character: our values are URL-safe base64.
+    fn cookie(&self, value: String, life: CookieLife) -> Header<'static> {
         let config = &self.config;
         let mut cookie = Cookie::build((config.cookie_name.clone(), value))
             .path(config.cookie_path.clone())
@@ -429,7 +431,7 @@ impl Shared {
             }
             CookieLife::Removal => cookie = cookie.removal(),
         }
-        cookie.build()
+        Header::new("Set-Cookie", cookie.build().to_string())
     }
 }
 

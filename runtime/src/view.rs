@@ -1,7 +1,6 @@
 //! Typed views over the record, and the change tracking that writes them back.
 
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::value::RawValue;
 
 use crate::record::Record;
 
@@ -35,15 +34,30 @@ pub trait SessionView: Send + Sized + 'static {
 #[doc(hidden)]
 pub struct FieldReader<'a> {
     record: &'a Record,
+    /// Which fields (by index) decoded from the text the record was loaded with.
+    loaded: u64,
+    index: usize,
 }
 
 impl FieldReader<'_> {
     /// The value of `key`, or `None` when it is absent or does not decode as `V`
     /// (the field then takes its default).
     pub fn field<V: DeserializeOwned>(&mut self, key: &'static str) -> Option<V> {
+        let index = self.index;
+        self.index += 1;
         let raw = self.record.get(key)?;
         match serde_json::from_str(raw) {
-            Ok(value) => Some(value),
+            Ok(value) => {
+                if index < 64
+                    && self
+                        .record
+                        .loaded(key)
+                        .is_some_and(|loaded| std::ptr::eq(loaded, raw))
+                {
+                    self.loaded |= 1 << index;
+                }
+                Some(value)
+            }
             Err(e) => {
                 log::debug!(target: "rocket_keepsake", "session key `{key}` does not decode ({e}); using the default");
                 None
@@ -59,32 +73,57 @@ type Sink<'a> = dyn FnMut(usize, Result<&[u8], serde_json::Error>) + 'a;
 #[doc(hidden)]
 pub struct FieldEncoder<'a> {
     index: usize,
+    /// Fields (by index) not to encode.
+    skip: u64,
     buf: Vec<u8>,
     sink: &'a mut Sink<'a>,
 }
 
-impl FieldEncoder<'_> {
+impl<'a> FieldEncoder<'a> {
+    fn new(skip: u64, sink: &'a mut Sink<'a>) -> FieldEncoder<'a> {
+        FieldEncoder {
+            index: 0,
+            skip,
+            buf: Vec::with_capacity(64),
+            sink,
+        }
+    }
+
     /// Encodes the next field.
     pub fn field<V: Serialize + ?Sized>(&mut self, value: &V) {
+        let index = self.index;
+        self.index += 1;
+        if index < 64 && self.skip & (1 << index) != 0 {
+            return;
+        }
         self.buf.clear();
         let result = serde_json::to_writer(&mut self.buf, value).map(|()| &self.buf[..]);
-        (self.sink)(self.index, result);
-        self.index += 1;
+        (self.sink)(index, result);
     }
 }
 
 /// A loaded view, and what its fields were before the handler could change them.
 pub(crate) struct Tracked<T> {
     value: T,
-    /// Each field's encoding, taken at the first mutable access: a view that was only
-    /// read cannot have changed, and costs nothing to write back.
-    baseline: Option<Vec<Box<str>>>,
+    /// Fields (by index) decoded from the text the record was loaded with: write-back
+    /// compares them with that text, which the record keeps unchanged.
+    loaded: u64,
+    /// The other fields' encodings, taken at the first mutable access (a view that is
+    /// only read cannot have changed, and costs nothing to write back).
+    baseline: Option<Vec<Option<Box<str>>>>,
 }
 
 impl<T: SessionView> Tracked<T> {
     pub(crate) fn load(record: &Record) -> Tracked<T> {
+        let mut reader = FieldReader {
+            record,
+            loaded: 0,
+            index: 0,
+        };
+        let value = T::load(&mut reader);
         Tracked {
-            value: T::load(&mut FieldReader { record }),
+            value,
+            loaded: reader.loaded,
             baseline: None,
         }
     }
@@ -97,23 +136,23 @@ impl<T: SessionView> Tracked<T> {
         self.value
     }
 
-    /// The view, to change: its fields are encoded first, so that write-back can tell
-    /// exactly which changed (`x = x` is no change, a nested push is one).
+    /// The view, to change. Fields that did not come from the loaded text (absent,
+    /// undecodable) are encoded first, so that write-back can tell exactly which
+    /// changed: `x = x` is no change, a nested push is one.
     pub(crate) fn get_mut(&mut self) -> &mut T {
         if self.baseline.is_none() {
-            let mut baseline = Vec::with_capacity(T::KEYS.len());
-            let mut sink = |_: usize, encoded: Result<&[u8], serde_json::Error>| {
-                baseline.push(match encoded {
-                    Ok(bytes) => String::from_utf8_lossy(bytes).into(),
-                    // Never equal to an encoding: the failure is reported on write-back.
-                    Err(_) => Box::from(""),
-                });
+            let mut baseline = vec![None; T::KEYS.len()];
+            let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
+                if let Some(slot) = baseline.get_mut(i) {
+                    // An encoding failure leaves no baseline: write-back reports it.
+                    *slot = encoded
+                        .ok()
+                        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                        .map(Box::from);
+                }
             };
-            self.value.encode(&mut FieldEncoder {
-                index: 0,
-                buf: Vec::with_capacity(64),
-                sink: &mut sink,
-            });
+            self.value
+                .encode(&mut FieldEncoder::new(self.loaded, &mut sink));
             self.baseline = Some(baseline);
         }
         &mut self.value
@@ -124,32 +163,52 @@ impl<T: SessionView> Tracked<T> {
         let Some(baseline) = &mut self.baseline else {
             return;
         };
+        let loaded = self.loaded;
         let mut failure = None;
+        let mut rewritten = 0u64;
         let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
             let key = T::KEYS[i];
-            match encoded {
-                Ok(bytes) if bytes == baseline[i].as_bytes() => {}
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(bytes).into_owned();
-                    match RawValue::from_string(text) {
-                        Ok(raw) => {
-                            baseline[i] = Box::from(raw.get());
-                            record.set(key, raw);
-                        }
-                        Err(e) => failure = Some(format!("session key `{key}`: {e}")),
-                    }
+            let bytes = match encoded {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return failure = Some(format!("session key `{key}` cannot be serialized: {e}"))
                 }
-                Err(e) => failure = Some(format!("session key `{key}` cannot be serialized: {e}")),
+            };
+            let unchanged = if i < 64 && loaded & (1 << i) != 0 {
+                record
+                    .loaded(key)
+                    .is_some_and(|text| same_json(text, bytes))
+            } else {
+                baseline[i]
+                    .as_deref()
+                    .is_some_and(|text| text.as_bytes() == bytes)
+            };
+            if !unchanged {
+                // serde_json writes UTF-8.
+                let text: Box<str> = String::from_utf8_lossy(bytes).into();
+                baseline[i] = Some(text.clone());
+                if i < 64 {
+                    rewritten |= 1 << i;
+                }
+                record.set(key, text);
             }
         };
-        self.value.encode(&mut FieldEncoder {
-            index: 0,
-            buf: Vec::with_capacity(64),
-            sink: &mut sink,
-        });
+        self.value.encode(&mut FieldEncoder::new(0, &mut sink));
         if let Some(failure) = failure {
             record.failure.get_or_insert(failure);
         }
+        // A field written back compares with what it wrote from now on.
+        self.loaded &= !rewritten;
+    }
+}
+
+/// Whether `bytes` (our encoding of a field) means the same JSON as `text` (what was
+/// loaded): the same text, or, where the texts differ (another writer's number format,
+/// a `HashMap`'s order), the same value.
+fn same_json(text: &str, bytes: &[u8]) -> bool {
+    text.as_bytes() == bytes || {
+        let parse = |t: &[u8]| serde_json::from_slice::<serde_json::Value>(t).ok();
+        parse(text.as_bytes()).is_some_and(|a| parse(bytes) == Some(a))
     }
 }
 
@@ -228,5 +287,63 @@ mod tests {
         view.get_mut().n = 5;
         view.write_back(&mut rec);
         assert_eq!(rec.to_json(), br#"{"n":5}"#);
+    }
+
+    /// A view over one `HashMap` and one float, for the semantic comparison.
+    #[derive(Default)]
+    struct Loose {
+        map: std::collections::HashMap<String, u32>,
+        ratio: f64,
+    }
+
+    impl SessionView for Loose {
+        const KEYS: &'static [&'static str] = &["map", "ratio"];
+
+        fn load(reader: &mut FieldReader<'_>) -> Self {
+            let mut view = Loose::default();
+            if let Some(map) = reader.field("map") {
+                view.map = map;
+            }
+            if let Some(ratio) = reader.field("ratio") {
+                view.ratio = ratio;
+            }
+            view
+        }
+
+        fn encode(&self, encoder: &mut FieldEncoder<'_>) {
+            encoder.field(&self.map);
+            encoder.field(&self.ratio);
+        }
+    }
+
+    #[test]
+    fn another_writers_form_of_the_same_value_is_no_change() {
+        let keys: String = (0..16).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        let json = format!(
+            r#"{{"map":{{{}}},"ratio":25e-1}}"#,
+            keys.trim_end_matches(',')
+        );
+        let mut rec = record(&json);
+        let mut view = Tracked::<Loose>::load(&rec);
+        let v = view.get_mut();
+        v.ratio = 2.5; // serde_json writes `2.5`, the record holds `25e-1`
+        v.map.insert("k3".into(), 3); // same content, any iteration order
+        view.write_back(&mut rec);
+        assert!(!rec.is_modified(), "{:?}", rec.changes());
+        view.get_mut().map.insert("k3".into(), 4);
+        view.write_back(&mut rec);
+        assert_eq!(rec.changes().set.len(), 1);
+    }
+
+    #[test]
+    fn an_unchanged_view_does_not_undo_another_views_change() {
+        let mut rec = record(r#"{"n":1,"list":[]}"#);
+        let mut first = Tracked::<View>::load(&rec);
+        let mut second = Tracked::<View>::load(&rec);
+        first.get_mut().n = 2;
+        first.write_back(&mut rec);
+        second.get_mut().list.push("x".into());
+        second.write_back(&mut rec);
+        assert_eq!(rec.to_json(), br#"{"list":["x"],"n":2}"#);
     }
 }

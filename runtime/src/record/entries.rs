@@ -1,17 +1,16 @@
 //! A record's JSON object, indexed in place: the text it arrived as, the position of
 //! each key and value in it, and the keys this request set or removed on top.
 //!
-//! Loading a record is one borrowed scan that allocates nothing per key; a view then
-//! decodes its fields straight from the slices, and saving copies every untouched
-//! key's text verbatim.
+//! Loading a record is one scan that finds where each top-level key and value starts
+//! and ends, allocating nothing per key; a view then decodes its fields straight from
+//! the slices (which is where values are validated), and saving copies every
+//! untouched key's text verbatim. The scan only has to split the object: the text it
+//! is given has been verified as signed by us (or came from our store).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 #[derive(Default)]
 pub(crate) struct Entries {
@@ -19,8 +18,9 @@ pub(crate) struct Entries {
     text: Box<str>,
     /// Its keys and values, sorted by key, as positions in `text`.
     base: Vec<Indexed>,
-    /// Keys set (`Some`) or removed (`None`) since, which take precedence over `base`.
-    owned: BTreeMap<String, Option<Box<RawValue>>>,
+    /// Keys set (`Some`, valid JSON text) or removed (`None`) since, which take
+    /// precedence over `base`. `text` and `base` never change: they are what was loaded.
+    owned: BTreeMap<String, Option<Box<str>>>,
 }
 
 struct Indexed {
@@ -36,10 +36,8 @@ enum Key {
 
 impl Entries {
     /// Indexes a JSON object.
-    pub(crate) fn parse(text: String) -> Result<Entries, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(&text);
-        let mut base = de.deserialize_map(IndexVisitor { text: &text })?;
-        de.end()?;
+    pub(crate) fn parse(text: String) -> Result<Entries, SplitError> {
+        let mut base = split_object(&text)?;
         let key = |i: &Indexed| i.key(&text).to_owned();
         if !base.windows(2).all(|w| w[0].key(&text) < w[1].key(&text)) {
             // Not written by us: sort, and of repeated keys keep the last, as serde does.
@@ -60,30 +58,36 @@ impl Entries {
         })
     }
 
-    /// Entries from owned values, e.g. what a server-side store returned.
-    pub(crate) fn from_owned(values: impl IntoIterator<Item = (String, Box<RawValue>)>) -> Entries {
+    /// Entries from values that are valid JSON text, e.g. what a server-side store
+    /// returned: written out as one object and indexed, like a cookie's.
+    pub(crate) fn from_owned(values: impl IntoIterator<Item = (String, Box<str>)>) -> Entries {
         let owned = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        Entries {
+        let text = Entries {
             owned,
             ..Entries::default()
         }
+        .to_json();
+        let text = String::from_utf8(text).expect("keys and values are UTF-8");
+        Entries::parse(text).expect("an object we wrote splits")
     }
 
     /// The JSON text of `key`'s value.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         match self.owned.get(key) {
-            Some(value) => value.as_deref().map(RawValue::get),
-            None => self.base_get(key),
+            Some(value) => value.as_deref(),
+            None => self.loaded(key),
         }
     }
 
-    fn base_get(&self, key: &str) -> Option<&str> {
+    /// The JSON text `key`'s value had when loaded, whatever was set since.
+    pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
         let text = &*self.text;
         let i = self.base.binary_search_by(|e| e.key(text).cmp(key)).ok()?;
         Some(&text[self.base[i].value.clone()])
     }
 
-    pub(crate) fn insert(&mut self, key: &str, value: Box<RawValue>) {
+    /// Sets `key` to `value`, which must be valid JSON text.
+    pub(crate) fn insert(&mut self, key: &str, value: Box<str>) {
         self.owned.insert(key.to_owned(), Some(value));
     }
 
@@ -91,7 +95,7 @@ impl Entries {
     pub(crate) fn remove(&mut self, key: &str) -> bool {
         let present = self.get(key).is_some();
         if present {
-            if self.base_get(key).is_some() {
+            if self.loaded(key).is_some() {
                 self.owned.insert(key.to_owned(), None);
             } else {
                 self.owned.remove(key);
@@ -123,7 +127,7 @@ impl Entries {
             }
             let (key, value) = owned.next().expect("peeked");
             if let Some(value) = value {
-                return Some((key.as_str(), value.get()));
+                return Some((key.as_str(), &**value));
             }
         })
     }
@@ -171,61 +175,157 @@ impl Indexed {
     }
 }
 
-/// Where `part`, a slice of `text`, starts and ends in it.
-fn range_in(text: &str, part: &str) -> Range<usize> {
-    let start = part.as_ptr() as usize - text.as_ptr() as usize;
-    start..start + part.len()
+/// Why a text is not a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a JSON object: {what} at byte {at}")]
+pub(crate) struct SplitError {
+    what: &'static str,
+    at: usize,
 }
 
-struct IndexVisitor<'a> {
-    text: &'a str,
-}
-
-impl<'de> Visitor<'de> for IndexVisitor<'de> {
-    type Value = Vec<Indexed>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Indexed>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key_seed(KeySeed { text: self.text })? {
-            let value: &'de RawValue = map.next_value()?;
+/// Finds the top-level keys and values of the JSON object `text`.
+fn split_object(text: &str) -> Result<Vec<Indexed>, SplitError> {
+    let mut s = Scanner {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let mut entries = Vec::with_capacity(8);
+    s.skip_ws();
+    s.expect(b'{', "expected `{`")?;
+    s.skip_ws();
+    if s.peek() == Some(b'}') {
+        s.at += 1;
+    } else {
+        loop {
+            let key_start = s.at;
+            s.expect(b'"', "expected a string key")?;
+            let escaped = s.skip_string()?;
+            let key_end = s.at;
+            let key = if escaped {
+                let quoted = &text[key_start..key_end];
+                let key: String =
+                    serde_json::from_str(quoted).map_err(|_| s.error("invalid key"))?;
+                Key::Owned(key.into())
+            } else {
+                Key::InText(key_start + 1..key_end - 1)
+            };
+            s.skip_ws();
+            s.expect(b':', "expected `:`")?;
+            s.skip_ws();
+            let value_start = s.at;
+            s.skip_value()?;
             entries.push(Indexed {
                 key,
-                value: range_in(self.text, value.get()),
+                value: value_start..s.at,
             });
+            s.skip_ws();
+            match s.next() {
+                Some(b',') => s.skip_ws(),
+                Some(b'}') => break,
+                _ => return Err(s.error("expected `,` or `}`")),
+            }
         }
-        Ok(entries)
     }
+    s.skip_ws();
+    if s.at != s.bytes.len() {
+        return Err(s.error("trailing characters"));
+    }
+    Ok(entries)
 }
 
-struct KeySeed<'a> {
-    text: &'a str,
+/// A cursor over JSON text that knows strings and nesting, and nothing more.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'de> {
-    type Value = Key;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'de> {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string key")
+impl Scanner<'_> {
+    fn error(&self, what: &'static str) -> SplitError {
+        SplitError { what, at: self.at }
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key, E> {
-        Ok(Key::InText(range_in(self.text, key)))
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-        Ok(Key::Owned(key.into()))
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), SplitError> {
+        match self.next() {
+            Some(b) if b == byte => Ok(()),
+            _ => Err(self.error(what)),
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Skips the rest of a string whose opening quote was consumed; whether it held
+    /// an escape.
+    fn skip_string(&mut self) -> Result<bool, SplitError> {
+        let mut escaped = false;
+        loop {
+            match self.next() {
+                Some(b'"') => return Ok(escaped),
+                Some(b'\\') => {
+                    escaped = true;
+                    self.next()
+                        .ok_or_else(|| self.error("unterminated string"))?;
+                }
+                Some(_) => {}
+                None => return Err(self.error("unterminated string")),
+            }
+        }
+    }
+
+    /// Skips one value: a string, an object or array (to its matching bracket), or a
+    /// bare literal (number, `true`, `false`, `null`).
+    fn skip_value(&mut self) -> Result<(), SplitError> {
+        match self.peek() {
+            Some(b'"') => {
+                self.at += 1;
+                self.skip_string().map(drop)
+            }
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match self.next() {
+                        Some(b'{' | b'[') => depth += 1,
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Ok(());
+                            }
+                        }
+                        Some(b'"') => {
+                            self.skip_string()?;
+                        }
+                        Some(_) => {}
+                        None => return Err(self.error("unterminated object or array")),
+                    }
+                }
+            }
+            _ => {
+                let start = self.at;
+                while let Some(b) = self.peek() {
+                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.at += 1;
+                }
+                if self.at == start {
+                    return Err(self.error("expected a value"));
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -233,8 +333,8 @@ impl<'de> Visitor<'de> for KeySeed<'de> {
 mod tests {
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.into()).unwrap()
+    fn raw(text: &str) -> Box<str> {
+        text.into()
     }
 
     #[test]
@@ -282,8 +382,66 @@ mod tests {
 
     #[test]
     fn only_objects_are_records() {
-        for bad in ["[]", "null", "{", r#"{"a":}"#, r#"{"a":1} x"#, r#"{1:2}"#] {
+        for bad in [
+            "",
+            "[]",
+            "null",
+            "{",
+            r#"{"a":}"#,
+            r#"{"a":1} x"#,
+            r#"{1:2}"#,
+            r#"{"a":"x}"#,
+            r#"{"a":[1}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1,}"#,
+        ] {
             assert!(Entries::parse(bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splits_every_object_as_serde_json_reads_it(
+            map in proptest::collection::btree_map(".{0,8}", json_value(), 0..6),
+            pretty in proptest::bool::ANY,
+        ) {
+            let object = serde_json::Value::Object(map.clone().into_iter().collect());
+            let text = if pretty { serde_json::to_string_pretty(&object) } else { serde_json::to_string(&object) }.unwrap();
+            let entries = Entries::parse(text).unwrap();
+            let split: Vec<(String, serde_json::Value)> = entries
+                .iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).unwrap()))
+                .collect();
+            // Through the same parser on both sides: serde_json's float parsing is not exact.
+            let reparse = |v: &serde_json::Value| serde_json::from_str(&serde_json::to_string(v).unwrap()).unwrap();
+            let expected: Vec<(String, serde_json::Value)> = map.iter().map(|(k, v)| (k.clone(), reparse(v))).collect();
+            proptest::prop_assert_eq!(split, expected);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,64}", bytes in proptest::collection::vec(proptest::sample::select(&b"{}[]\":,\\ a1"[..]), 0..48)) {
+            let _ = Entries::parse(text);
+            let _ = Entries::parse(String::from_utf8(bytes).unwrap());
         }
     }
 }

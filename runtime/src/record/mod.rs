@@ -4,8 +4,6 @@ mod entries;
 
 use std::collections::BTreeSet;
 
-use serde_json::value::RawValue;
-
 use self::entries::Entries;
 use crate::store::{Changes, Fields, SessionId};
 
@@ -21,6 +19,20 @@ pub const MAX_FLASHES: usize = 64;
 
 /// One pending flash message: its category string and its text.
 pub(crate) type FlashEntry = (String, String);
+
+/// Whether `text` is one JSON value, checked without building it.
+fn is_json(text: &str) -> Result<(), serde_json::Error> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map(drop)
+}
+
+/// Why a verified payload is not a record.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BadPayload {
+    #[error("payload is not UTF-8")]
+    Utf8(#[from] std::string::FromUtf8Error),
+    #[error(transparent)]
+    NotAnObject(#[from] entries::SplitError),
+}
 
 /// One client's session record as one request sees it.
 ///
@@ -77,9 +89,8 @@ impl Record {
     pub(crate) fn from_json(
         payload: impl Into<Vec<u8>>,
         created: u64,
-    ) -> Result<Record, serde_json::Error> {
-        let text = String::from_utf8(payload.into())
-            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+    ) -> Result<Record, BadPayload> {
+        let text = String::from_utf8(payload.into())?;
         Ok(Record {
             entries: Entries::parse(text)?,
             is_new: false,
@@ -90,8 +101,8 @@ impl Record {
     /// The record a server-side store holds under `id`. A value that is not JSON is
     /// left out, with a warning.
     pub(crate) fn from_fields(id: SessionId, fields: Fields, created: u64) -> Record {
-        let entries = fields.into_iter().filter_map(|(key, value)| match RawValue::from_string(value) {
-            Ok(raw) => Some((key, raw)),
+        let entries = fields.into_iter().filter_map(|(key, value)| match is_json(&value) {
+            Ok(()) => Some((key, value.into_boxed_str())),
             Err(e) => {
                 log::warn!(target: "rocket_keepsake", "ignoring stored session key `{key}`, which is not JSON: {e}");
                 None
@@ -130,9 +141,15 @@ impl Record {
         self.entries.get(key)
     }
 
-    /// Sets `key` to `value`; a value equal to the current one is no change.
-    pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
-        if self.entries.get(key) != Some(value.get()) {
+    /// The JSON text of `key`'s value when the record was loaded, whatever was set since.
+    pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
+        self.entries.loaded(key)
+    }
+
+    /// Sets `key` to `value`, which must be valid JSON text; a value equal to the
+    /// current one is no change.
+    pub(crate) fn set(&mut self, key: &str, value: Box<str>) {
+        if self.entries.get(key) != Some(&*value) {
             self.entries.insert(key, value);
             self.changed.insert(key.to_owned());
         }
@@ -204,8 +221,8 @@ impl Record {
         if flashes.entries.is_empty() {
             self.remove(FLASHES_KEY);
         } else {
-            match serde_json::value::to_raw_value(&flashes.entries) {
-                Ok(raw) => self.set(FLASHES_KEY, raw),
+            match serde_json::to_string(&flashes.entries) {
+                Ok(json) => self.set(FLASHES_KEY, json.into_boxed_str()),
                 Err(e) => self.failure = Some(format!("flash messages cannot be saved: {e}")),
             }
         }
@@ -226,8 +243,7 @@ impl Record {
 
     pub(crate) fn set_permanent(&mut self, permanent: bool) {
         if permanent {
-            let value = RawValue::from_string("true".into()).expect("`true` is JSON");
-            self.set(PERMANENT_KEY, value);
+            self.set(PERMANENT_KEY, "true".into());
         } else {
             self.remove(PERMANENT_KEY);
         }
@@ -250,8 +266,8 @@ impl Record {
 mod tests {
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.into()).unwrap()
+    fn raw(text: &str) -> Box<str> {
+        text.into()
     }
 
     #[test]
