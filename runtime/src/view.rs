@@ -88,7 +88,9 @@ impl<'a> FieldEncoder<'a> {
             sink,
         }
     }
+}
 
+impl FieldEncoder<'_> {
     /// Encodes the next field.
     pub fn field<V: Serialize + ?Sized>(&mut self, value: &V) {
         let index = self.index;
