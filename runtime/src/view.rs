@@ -45,15 +45,10 @@ impl FieldReader<'_> {
     pub fn field<V: DeserializeOwned>(&mut self, key: &'static str) -> Option<V> {
         let index = self.index;
         self.index += 1;
-        let raw = self.record.get(key)?;
+        let (raw, loaded) = self.record.get_loaded(key)?;
         match serde_json::from_str(raw) {
             Ok(value) => {
-                if index < 64
-                    && self
-                        .record
-                        .loaded(key)
-                        .is_some_and(|loaded| std::ptr::eq(loaded, raw))
-                {
+                if loaded && index < 64 {
                     self.loaded |= 1 << index;
                 }
                 Some(value)

@@ -39,7 +39,11 @@ impl Entries {
     pub(crate) fn parse(text: String) -> Result<Entries, SplitError> {
         let mut base = split_object(&text)?;
         let key = |i: &Indexed| i.key(&text).to_owned();
-        if !base.windows(2).all(|w| w[0].key(&text) < w[1].key(&text)) {
+        let bytes = text.as_bytes();
+        if !base
+            .windows(2)
+            .all(|w| w[0].key_bytes(bytes) < w[1].key_bytes(bytes))
+        {
             // Not written by us: sort, and of repeated keys keep the last, as serde does.
             base.sort_by_cached_key(key);
             let mut deduped: Vec<Indexed> = Vec::with_capacity(base.len());
@@ -73,17 +77,28 @@ impl Entries {
 
     /// The JSON text of `key`'s value.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.get_loaded(key).map(|(value, _)| value)
+    }
+
+    /// The JSON text of `key`'s value, and whether it is the text it was loaded with.
+    pub(crate) fn get_loaded(&self, key: &str) -> Option<(&str, bool)> {
+        if self.owned.is_empty() {
+            return self.loaded(key).map(|value| (value, true));
+        }
         match self.owned.get(key) {
-            Some(value) => value.as_deref(),
-            None => self.loaded(key),
+            Some(value) => value.as_deref().map(|value| (value, false)),
+            None => self.loaded(key).map(|value| (value, true)),
         }
     }
 
     /// The JSON text `key`'s value had when loaded, whatever was set since.
     pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
-        let text = &*self.text;
-        let i = self.base.binary_search_by(|e| e.key(text).cmp(key)).ok()?;
-        Some(&text[self.base[i].value.clone()])
+        let bytes = self.text.as_bytes();
+        let i = self
+            .base
+            .binary_search_by(|e| e.key_bytes(bytes).cmp(key.as_bytes()))
+            .ok()?;
+        self.text.get(self.base[i].value.clone())
     }
 
     /// Sets `key` to `value`, which must be valid JSON text.
@@ -171,6 +186,14 @@ impl Indexed {
         match &self.key {
             Key::InText(range) => &text[range.clone()],
             Key::Owned(key) => key,
+        }
+    }
+
+    /// The key as bytes, for comparisons (no char-boundary checks).
+    fn key_bytes<'a>(&'a self, text: &'a [u8]) -> &'a [u8] {
+        match &self.key {
+            Key::InText(range) => &text[range.clone()],
+            Key::Owned(key) => key.as_bytes(),
         }
     }
 }
@@ -272,16 +295,18 @@ impl Scanner<'_> {
     fn skip_string(&mut self) -> Result<bool, SplitError> {
         let mut escaped = false;
         loop {
-            match self.next() {
-                Some(b'"') => return Ok(escaped),
-                Some(b'\\') => {
-                    escaped = true;
-                    self.next()
-                        .ok_or_else(|| self.error("unterminated string"))?;
-                }
-                Some(_) => {}
-                None => return Err(self.error("unterminated string")),
+            let rest = self.bytes.get(self.at..).unwrap_or_default();
+            let Some(found) = rest.iter().position(|&b| b == b'"' || b == b'\\') else {
+                self.at = self.bytes.len();
+                return Err(self.error("unterminated string"));
+            };
+            self.at += found + 1;
+            if rest[found] == b'"' {
+                return Ok(escaped);
             }
+            escaped = true;
+            self.next()
+                .ok_or_else(|| self.error("unterminated string"))?;
         }
     }
 

@@ -141,6 +141,11 @@ impl Record {
         self.entries.get(key)
     }
 
+    /// The JSON text of `key`'s value, and whether it is the text it was loaded with.
+    pub(crate) fn get_loaded(&self, key: &str) -> Option<(&str, bool)> {
+        self.entries.get_loaded(key)
+    }
+
     /// The JSON text of `key`'s value when the record was loaded, whatever was set since.
     pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
         self.entries.loaded(key)
