@@ -25,7 +25,11 @@ fn main() {
     floor.extend_from_slice(&mac.clone().chain_update(json).finalize().into_bytes());
     let floor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(floor);
     let run_floor = std::env::args().any(|a| a == "floor");
-    for _ in 0..20_000 {
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    for _ in 0..n {
         if run_floor {
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(std::hint::black_box(&floor))

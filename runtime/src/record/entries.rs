@@ -25,7 +25,18 @@ pub(crate) struct Entries {
 
 struct Indexed {
     key: Key,
+    /// The key's first 8 bytes, big-endian: orders and tells keys apart without a
+    /// `memcmp` call, and decides equality outright for keys of 8 bytes or fewer.
+    tag: u64,
     value: Range<usize>,
+}
+
+/// The first 8 bytes of `key`, zero-padded, as a big-endian number.
+fn tag(key: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = key.len().min(8);
+    word[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(word)
 }
 
 /// A key of `text`: in place when it has no escapes, else unescaped on its own.
@@ -42,7 +53,7 @@ impl Entries {
         let bytes = text.as_bytes();
         if !base
             .windows(2)
-            .all(|w| w[0].key_bytes(bytes) < w[1].key_bytes(bytes))
+            .all(|w| w[0].cmp_key(bytes, &w[1]) == Ordering::Less)
         {
             // Not written by us: sort, and of repeated keys keep the last, as serde does.
             base.sort_by_cached_key(key);
@@ -93,10 +104,15 @@ impl Entries {
 
     /// The JSON text `key`'s value had when loaded, whatever was set since.
     pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
-        let bytes = self.text.as_bytes();
+        let (bytes, key) = (self.text.as_bytes(), key.as_bytes());
+        let key_tag = tag(key);
         let i = self
             .base
-            .binary_search_by(|e| e.key_bytes(bytes).cmp(key.as_bytes()))
+            .binary_search_by(|e| {
+                e.tag
+                    .cmp(&key_tag)
+                    .then_with(|| e.key_bytes(bytes).cmp(key))
+            })
             .ok()?;
         self.text.get(self.base[i].value.clone())
     }
@@ -189,6 +205,13 @@ impl Indexed {
         }
     }
 
+    /// Orders by key: by tag, then (only past the first 8 bytes) by the bytes.
+    fn cmp_key(&self, text: &[u8], other: &Indexed) -> Ordering {
+        self.tag
+            .cmp(&other.tag)
+            .then_with(|| self.key_bytes(text).cmp(other.key_bytes(text)))
+    }
+
     /// The key as bytes, for comparisons (no char-boundary checks).
     fn key_bytes<'a>(&'a self, text: &'a [u8]) -> &'a [u8] {
         match &self.key {
@@ -237,8 +260,13 @@ fn split_object(text: &str) -> Result<Vec<Indexed>, SplitError> {
             s.skip_ws();
             let value_start = s.at;
             s.skip_value()?;
+            let key_tag = match &key {
+                Key::InText(range) => tag(&s.bytes[range.clone()]),
+                Key::Owned(key) => tag(key.as_bytes()),
+            };
             entries.push(Indexed {
                 key,
+                tag: key_tag,
                 value: value_start..s.at,
             });
             s.skip_ws();
@@ -321,6 +349,12 @@ impl Scanner<'_> {
             Some(b'{' | b'[') => {
                 let mut depth = 0usize;
                 loop {
+                    // Jump to the next byte that matters inside a container.
+                    let rest = self.bytes.get(self.at..).unwrap_or_default();
+                    let found = rest
+                        .iter()
+                        .position(|&b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']'));
+                    self.at += found.unwrap_or(rest.len());
                     match self.next() {
                         Some(b'{' | b'[') => depth += 1,
                         Some(b'}' | b']') => {
