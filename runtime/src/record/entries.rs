@@ -15,7 +15,7 @@ use std::ops::Range;
 #[derive(Default)]
 pub(crate) struct Entries {
     /// The JSON object as it arrived (empty for a new record).
-    text: Box<str>,
+    text: String,
     /// Its keys and values, sorted by key, as positions in `text`.
     base: Vec<Indexed>,
     /// Keys set (`Some`, valid JSON text) or removed (`None`) since, which take
@@ -67,7 +67,7 @@ impl Entries {
             base = deduped;
         }
         Ok(Entries {
-            text: text.into_boxed_str(),
+            text,
             base,
             owned: BTreeMap::new(),
         })
@@ -324,7 +324,7 @@ impl Scanner<'_> {
         let mut escaped = false;
         loop {
             let rest = self.bytes.get(self.at..).unwrap_or_default();
-            let Some(found) = rest.iter().position(|&b| b == b'"' || b == b'\\') else {
+            let Some(found) = memchr::memchr2(b'"', b'\\', rest) else {
                 self.at = self.bytes.len();
                 return Err(self.error("unterminated string"));
             };
@@ -346,18 +346,18 @@ impl Scanner<'_> {
                 self.at += 1;
                 self.skip_string().map(drop)
             }
-            Some(b'{' | b'[') => {
+            Some(open @ (b'{' | b'[')) => {
+                // In valid JSON a container's end is found by counting only its own
+                // brackets, outside strings; the others nest within it.
+                let close = if open == b'{' { b'}' } else { b']' };
                 let mut depth = 0usize;
                 loop {
-                    // Jump to the next byte that matters inside a container.
                     let rest = self.bytes.get(self.at..).unwrap_or_default();
-                    let found = rest
-                        .iter()
-                        .position(|&b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']'));
+                    let found = memchr::memchr3(b'"', open, close, rest);
                     self.at += found.unwrap_or(rest.len());
                     match self.next() {
-                        Some(b'{' | b'[') => depth += 1,
-                        Some(b'}' | b']') => {
+                        Some(b) if b == open => depth += 1,
+                        Some(b) if b == close => {
                             depth -= 1;
                             if depth == 0 {
                                 return Ok(());
