@@ -280,17 +280,30 @@ fn fmt(ns: f64) -> String {
     }
 }
 
-fn find<'a>(cases: &'a [Case], name: &str) -> &'a Case {
-    cases
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no case {name}"))
-}
-
+/// A target ratio, from the medians and from the 10th percentiles (which track the
+/// undisturbed cost better when the machine is shared).
 struct Ratio {
     what: &'static str,
     value: f64,
+    p10: f64,
     target: f64,
+}
+
+impl Ratio {
+    /// `f` computes the ratio from a per-case statistic, by case index.
+    fn of(
+        what: &'static str,
+        cases: &[Case],
+        target: f64,
+        f: impl Fn(&dyn Fn(usize) -> f64) -> f64,
+    ) -> Ratio {
+        Ratio {
+            what,
+            value: f(&|i| cases[i].median()),
+            p10: f(&|i| cases[i].quantile(0.1)),
+            target,
+        }
+    }
 }
 
 // ---- the cases ---------------------------------------------------------------
@@ -340,24 +353,19 @@ fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
                 }
             }
         });
-        ratios.push(Ratio {
-            what: if size == 0 {
-                "codec 250 B: encode+sign / floor"
-            } else {
-                "codec 2 KB: encode+sign / floor"
-            },
-            value: cases[0].median() / cases[1].median(),
-            target: 1.25,
-        });
-        ratios.push(Ratio {
-            what: if size == 0 {
-                "codec 250 B: verify+decode / floor"
-            } else {
-                "codec 2 KB: verify+decode / floor"
-            },
-            value: cases[2].median() / cases[3].median(),
-            target: 1.25,
-        });
+        let (encode, decode) = if size == 0 {
+            (
+                "codec 250 B: encode+sign / floor",
+                "codec 250 B: verify+decode / floor",
+            )
+        } else {
+            (
+                "codec 2 KB: encode+sign / floor",
+                "codec 2 KB: verify+decode / floor",
+            )
+        };
+        ratios.push(Ratio::of(encode, &cases, 1.25, |at| at(0) / at(1)));
+        ratios.push(Ratio::of(decode, &cases, 1.25, |at| at(2) / at(3)));
         all.extend(cases);
     }
     (all, ratios)
@@ -480,29 +488,31 @@ fn main() {
         })
     });
     print(&requests);
-    let m = |name: &str| find(&requests, name).median();
-    ratios.push(Ratio {
-        what: "(a) no guard, with fairing / without",
-        value: m(names[1]) / m(names[2]),
-        target: 1.05,
-    });
-    // The overheads of (b), (c) and (e) are over the same route in the same app.
-    let base = m(names[10]);
-    ratios.push(Ratio {
-        what: "(b) read overhead / hand-rolled signed read overhead",
-        value: (m(names[3]) - base) / (m(names[4]) - base),
-        target: 1.1,
-    });
-    ratios.push(Ratio {
-        what: "(c) one-key change overhead / private-cookie change overhead",
-        value: (m(names[5]) - base) / (m(names[7]) - base),
-        target: 0.75,
-    });
-    ratios.push(Ratio {
-        what: "(d) flash then take / Rocket's flash (f)",
-        value: m(names[8]) / m(names[9]),
-        target: 1.5,
-    });
+    // (b), (c) and (e) are overheads over (a'), the same route in the same app.
+    ratios.push(Ratio::of(
+        "(a) no guard, with fairing / without",
+        &requests,
+        1.05,
+        |at| at(1) / at(2),
+    ));
+    ratios.push(Ratio::of(
+        "(b) read overhead / hand-rolled signed read overhead",
+        &requests,
+        1.1,
+        |at| (at(3) - at(10)) / (at(4) - at(10)),
+    ));
+    ratios.push(Ratio::of(
+        "(c) one-key change overhead / private-cookie change overhead",
+        &requests,
+        0.75,
+        |at| (at(5) - at(10)) / (at(7) - at(10)),
+    ));
+    ratios.push(Ratio::of(
+        "(d) flash then take / Rocket's flash (f)",
+        &requests,
+        1.5,
+        |at| at(8) / at(9),
+    ));
 
     // Server-side stores.
     let memory_cookie = seed(&runtime, &memory, 0);
@@ -597,13 +607,13 @@ fn main() {
     print(&growth);
 
     println!();
-    println!("| ratio | value | target | |");
-    println!("|---|---:|---:|---|");
+    println!("| ratio | medians | p10s | target | |");
+    println!("|---|---:|---:|---:|---|");
     for r in &ratios {
         let verdict = if r.value <= r.target { "met" } else { "MISSED" };
         println!(
-            "| {} | {:.2} | ≤ {:.2} | {verdict} |",
-            r.what, r.value, r.target
+            "| {} | {:.2} | {:.2} | ≤ {:.2} | {verdict} |",
+            r.what, r.value, r.p10, r.target
         );
     }
 
