@@ -4,7 +4,6 @@
 //! the 10th to 90th percentile spread) and the ratios of BENCHMARKS.md. Every case runs
 //! in this one process, interleaved, so that the ratios hold on a noisy machine.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -18,47 +17,13 @@ use rocket::response::{Flash as RocketFlash, Redirect};
 use rocket::{get, routes, Build, Rocket};
 use rocket_keepsake::__bench::{CookieCodec, SessionRecord};
 use rocket_keepsake::{flash, Flashes, Keepsake, Session};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+mod fixture;
+
+use fixture::{profile, Profile};
+
 const SECRET: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
-
-/// The representative record: six keys, about 250 bytes of JSON.
-#[derive(Session, Default, Serialize, Deserialize, Clone)]
-struct Profile {
-    user_id: u64,
-    name: String,
-    roles: Vec<String>,
-    theme: String,
-    cart: BTreeMap<String, u32>,
-    seen: u64,
-    /// Absent in the representative record; grows it for the size cases.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[session(default)]
-    notes: String,
-}
-
-fn profile(size: usize) -> Profile {
-    let mut p = Profile {
-        user_id: 9_007_199_254_740_993,
-        name: "Ada Lovela".into(),
-        roles: vec!["administrator".into(), "release-manager".into()],
-        theme: "solarized-dark-high-contrast".into(),
-        cart: [
-            ("sku-000184-apple-braeburn", 3),
-            ("sku-000311-pear-conference", 1),
-            ("sku-000972-plum-victoria", 12),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect(),
-        seen: 1_763_900_000,
-        notes: String::new(),
-    };
-    let base = serde_json::to_vec(&p).unwrap().len() + r#","notes":"""#.len();
-    p.notes = "n".repeat(size.saturating_sub(base));
-    p
-}
 
 /// Ten fields, for the tracking cases.
 #[derive(Session, Default)]

@@ -1,28 +1,19 @@
-//! Runs one hot path in a loop, for `valgrind --tool=callgrind`.
+//! Decodes the representative record in a loop, for `valgrind --tool=callgrind` or
+//! `perf`: `profile_decode` (ours) or `profile_decode floor`; `N` sets the count.
+use base64::Engine;
+use hmac::Mac;
 use rocket_keepsake::__bench::{CookieCodec, SessionRecord};
-use rocket_keepsake::Session;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-#[derive(Session, Default, Serialize, Deserialize)]
-struct Profile {
-    user_id: u64,
-    name: String,
-    roles: Vec<String>,
-    theme: String,
-    cart: BTreeMap<String, u32>,
-    seen: u64,
-}
+#[path = "../benches/fixture/mod.rs"]
+mod fixture;
 
 fn main() {
-    let json = br#"{"cart":{"sku-000184-apple-braeburn":3,"sku-000311-pear-conference":1,"sku-000972-plum-victoria":12},"name":"Ada Lovela","roles":["administrator","release-manager"],"seen":1763900000,"theme":"solarized-dark-high-contrast","user_id":9007199254740993}"#;
+    let json = serde_json::to_vec(&fixture::profile(0)).unwrap();
     let codec = CookieCodec::new(&[7u8; 64]);
-    let cookie = codec.encode(&SessionRecord::from_json(json).unwrap());
-    use base64::Engine;
-    use hmac::Mac;
+    let cookie = codec.encode(&SessionRecord::from_json(&json).unwrap());
     let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7u8; 32]).unwrap();
-    let mut floor = json.to_vec();
-    floor.extend_from_slice(&mac.clone().chain_update(json).finalize().into_bytes());
+    let mut floor = json.clone();
+    floor.extend_from_slice(&mac.clone().chain_update(&json).finalize().into_bytes());
     let floor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(floor);
     let run_floor = std::env::args().any(|a| a == "floor");
     let n: usize = std::env::var("N")
@@ -36,11 +27,11 @@ fn main() {
                 .unwrap();
             let (payload, tag) = bytes.split_at(bytes.len() - 32);
             mac.clone().chain_update(payload).verify_slice(tag).unwrap();
-            std::hint::black_box(serde_json::from_slice::<Profile>(payload).unwrap());
+            std::hint::black_box(serde_json::from_slice::<fixture::Profile>(payload).unwrap());
         } else {
             std::hint::black_box(
                 codec
-                    .decode::<Profile>(std::hint::black_box(&cookie))
+                    .decode::<fixture::Profile>(std::hint::black_box(&cookie))
                     .unwrap(),
             );
         }

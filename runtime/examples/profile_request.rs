@@ -4,29 +4,15 @@ use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_keepsake::{Keepsake, Session};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-#[derive(Session, Default, Serialize, Deserialize)]
-struct Profile {
-    user_id: u64,
-    name: String,
-    roles: Vec<String>,
-    theme: String,
-    cart: BTreeMap<String, u32>,
-    seen: u64,
-}
+#[path = "../benches/fixture/mod.rs"]
+mod fixture;
+
+use fixture::Profile;
 
 #[get("/seed")]
 fn seed(mut p: Session<'_, Profile>) {
-    p.name = "Ada Lovela".into();
-    p.roles = vec!["administrator".into(), "release-manager".into()];
-    p.theme = "solarized-dark-high-contrast".into();
-    p.cart = [
-        ("sku-000184-apple-braeburn".to_owned(), 3),
-        ("sku-000311-pear-conference".to_owned(), 1),
-    ]
-    .into();
+    *p = fixture::profile(0);
 }
 
 #[get("/change")]

@@ -75,9 +75,8 @@ async fn two_views_share_one_record_and_keep_each_others_keys() {
         get(&client, "/prefs", Some(&pushed)).await.body,
         r#"theme=Some("dark")"#
     );
-    assert!(get(&client, "/read", Some(&pushed))
+    assert!(read_session(&client, &pushed)
         .await
-        .body
         .starts_with(r#"user=Some("ada")"#));
 }
 
@@ -95,9 +94,8 @@ async fn keys_unknown_to_every_view_are_preserved() {
         get(&legacy, "/legacy", Some(&rewritten)).await.body,
         r#"legacy=Some("keep-me")"#
     );
-    assert!(get(&main, "/read", Some(&rewritten))
+    assert!(read_session(&main, &rewritten)
         .await
-        .body
         .starts_with(r#"user=Some("ada")"#));
 }
 
@@ -258,10 +256,7 @@ async fn cookie_signed_with_another_key_gives_a_fresh_session() {
     .await;
     let cookie = get(&other, "/login/mallory", None).await.value();
     let client = client(app(&[])).await;
-    assert!(get(&client, "/read", Some(&cookie))
-        .await
-        .body
-        .ends_with("new=true"));
+    assert!(read_session(&client, &cookie).await.ends_with("new=true"));
 }
 
 #[rocket::async_test]
@@ -290,25 +285,16 @@ async fn rotation_through_fallback_keys() {
     let read = get(&current_only, "/read", Some(&resigned)).await;
     assert!(read.body.starts_with(r#"user=Some("ada")"#));
     assert!(read.set_cookies.is_empty());
-    assert!(get(&old, "/read", Some(&resigned))
-        .await
-        .body
-        .ends_with("new=true"));
+    assert!(read_session(&old, &resigned).await.ends_with("new=true"));
 }
 
 #[rocket::async_test]
 async fn cookie_older_than_max_age_is_refused() {
     let client = client(app(&[("max_age", Value::from(1u64))])).await;
     let cookie = get(&client, "/login/ada", None).await.value();
-    assert!(get(&client, "/read", Some(&cookie))
-        .await
-        .body
-        .ends_with("new=false"));
+    assert!(read_session(&client, &cookie).await.ends_with("new=false"));
     rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(get(&client, "/read", Some(&cookie))
-        .await
-        .body
-        .ends_with("new=true"));
+    assert!(read_session(&client, &cookie).await.ends_with("new=true"));
 }
 
 #[rocket::async_test]
@@ -322,10 +308,7 @@ async fn idle_timeout_expires_an_unused_session_and_renews_a_used_one() {
         "an accessed session is renewed while idle_timeout is set"
     );
     rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(get(&client, "/read", Some(&cookie))
-        .await
-        .body
-        .ends_with("new=true"));
+    assert!(read_session(&client, &cookie).await.ends_with("new=true"));
 }
 
 #[rocket::async_test]
@@ -336,10 +319,7 @@ async fn absolute_timeout_expires_even_an_active_session() {
     // still valid, and re-signed now by a change
     let pushed = get(&client, "/push/x", Some(&cookie)).await.value();
     rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(get(&client, "/read", Some(&pushed))
-        .await
-        .body
-        .ends_with("new=true"));
+    assert!(read_session(&client, &pushed).await.ends_with("new=true"));
 }
 
 #[rocket::async_test]
@@ -431,9 +411,8 @@ async fn cycle_id_reissues_the_session() {
     let cycled = get(&client, "/cycle", Some(&cookie)).await;
     let new_cookie = cycled.value();
     assert_ne!(new_cookie, cookie);
-    assert!(get(&client, "/read", Some(&new_cookie))
+    assert!(read_session(&client, &new_cookie)
         .await
-        .body
         .starts_with(r#"user=Some("ada")"#));
 }
 

@@ -278,6 +278,12 @@ pub async fn get_named(client: &Client, path: &str, name: &str, cookie: Option<&
     reply(request.dispatch().await, name).await
 }
 
+/// What `/read` shows of the session `cookie` holds (it ends `new=true` for a
+/// fresh session).
+pub async fn read_session(client: &Client, cookie: &str) -> String {
+    get(client, "/read", Some(cookie)).await.body
+}
+
 /// GETs `path`, sending `cookie` as the `session` cookie.
 pub async fn get(client: &Client, path: &str, cookie: Option<&str>) -> Reply {
     get_named(client, path, "session", cookie).await
