@@ -343,4 +343,14 @@ mod tests {
         second.write_back(&mut rec);
         assert_eq!(rec.to_json(), br#"{"list":["x"],"n":2}"#);
     }
+
+    #[test]
+    fn a_view_borrowed_but_unchanged_does_not_undo_a_clear() {
+        let mut rec = record(r#"{"n":1,"list":["a"]}"#);
+        let mut other = Tracked::<View>::load(&rec);
+        other.get_mut(); // e.g. `mut cart: Session<Cart>` that ends up unchanged
+        rec.clear(); // e.g. `auth.clear()` on logout
+        other.write_back(&mut rec);
+        assert!(rec.is_empty(), "{:?}", rec.to_json());
+    }
 }

@@ -114,6 +114,15 @@ async fn clear_deletes_the_cookie() {
 }
 
 #[rocket::async_test]
+async fn clear_is_not_undone_by_another_view_borrowed_but_unchanged() {
+    let client = client(app(&[])).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    let cookie = get(&client, "/theme/dark", Some(&cookie)).await.value();
+    let cleared = get(&client, "/clear_both", Some(&cookie)).await;
+    assert_eq!(cleared.cookie().map(|c| c.value()), Some(""), "{cleared:?}");
+}
+
+#[rocket::async_test]
 async fn clear_without_a_cookie_sends_nothing() {
     let client = client(app(&[])).await;
     let cleared = get(&client, "/clear", None).await;

@@ -169,9 +169,12 @@ impl Record {
 
     /// Empties the record.
     pub(crate) fn clear(&mut self) {
-        let entries = std::mem::take(&mut self.entries);
-        self.changed
-            .extend(entries.iter().map(|(key, _)| key.to_owned()));
+        // Removed key by key, like any removal: the loaded text stays, so that other
+        // views still compare with what they loaded and do not write it back.
+        let keys: Vec<String> = self.entries.iter().map(|(key, _)| key.to_owned()).collect();
+        for key in keys {
+            self.remove(&key);
+        }
         self.flashes = None;
         self.cleared = true;
     }

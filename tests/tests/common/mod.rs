@@ -97,6 +97,15 @@ fn clear(mut auth: Session<'_, Auth>) -> &'static str {
     "cleared"
 }
 
+/// Logout with a second view that was borrowed mutably but left unchanged.
+#[get("/clear_both")]
+fn clear_both(mut auth: Session<'_, Auth>, mut prefs: Session<'_, Prefs>) -> &'static str {
+    let theme = prefs.theme.take();
+    prefs.theme = theme;
+    auth.clear();
+    "cleared"
+}
+
 #[get("/permanent/<on>")]
 fn permanent(on: bool, mut auth: Session<'_, Auth>) -> String {
     auth.set_permanent(on);
@@ -189,6 +198,7 @@ fn forward_second(auth: Session<'_, Auth>) -> String {
 pub fn routes() -> Vec<rocket::Route> {
     routes![
         none,
+        clear_both,
         read,
         login,
         same,
