@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::figment::{value::Value, Figment};
 use rocket::http::{Cookie, Header, Status};
+use rocket::request::Outcome;
 use rocket::tokio::sync::OnceCell;
-use rocket::{Build, Request, Response, Rocket};
+use rocket::{Build, Ignite, Request, Response, Rocket};
 
 use crate::codec::{Codec, Limits, Purpose, Stamp, MAX_COOKIE_LEN};
 use crate::config::{Config, ConfigError, Secret};
@@ -484,15 +485,26 @@ impl RequestSession {
     /// The request's record, loading it on first use. A failed load is remembered:
     /// the request does not ask a failing store twice.
     pub(crate) async fn load<'r>(req: &'r Request<'_>) -> Result<&'r Mutex<Record>, SessionError> {
-        let shared = req
-            .rocket()
-            .state::<Shared>()
-            .ok_or(SessionError::NotAttached)?;
+        let shared = req.rocket().state::<Shared>().ok_or_else(|| {
+            log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
+            SessionError::NotAttached
+        })?;
         let loaded = RequestSession::of(req)
             .record
             .get_or_init(|| async { shared.load(req).await.map(Mutex::new) })
             .await;
         loaded.as_ref().map_err(Clone::clone)
+    }
+
+    /// The request's record for a guard: its failure, already logged where it was
+    /// found, is the guard's error.
+    pub(crate) async fn guard<'r>(
+        req: &'r Request<'_>,
+    ) -> Outcome<&'r Mutex<Record>, SessionError> {
+        match RequestSession::load(req).await {
+            Ok(record) => Outcome::Success(record),
+            Err(e) => Outcome::Error((e.status(), e)),
+        }
     }
 
     fn loaded(&self) -> Option<&Mutex<Record>> {
@@ -516,9 +528,14 @@ impl RequestSession {
     }
 }
 
-/// Whether `rocket` has the fairing attached (for sentinels).
-pub(crate) fn is_attached<P: rocket::Phase>(rocket: &Rocket<P>) -> bool {
-    rocket.state::<Shared>().is_some()
+/// A sentinel's answer for every type that needs the fairing: abort launch, saying
+/// what to attach, when it is missing.
+pub(crate) fn abort_unless_attached(rocket: &Rocket<Ignite>) -> bool {
+    let missing = rocket.state::<Shared>().is_none();
+    if missing {
+        log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
+    }
+    missing
 }
 
 /// Locks a record; a panic in another guard holding it does not poison the session.

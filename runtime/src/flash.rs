@@ -10,7 +10,7 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::error::SessionError;
-use crate::fairing::{is_attached, lock, RequestSession};
+use crate::fairing::{abort_unless_attached, lock, RequestSession};
 use crate::record::{FlashEntry, Record};
 
 /// A type of flash categories: implemented by `#[flash]` on an enum of unit
@@ -170,16 +170,10 @@ impl<'r, C: FlashCategory> FromRequest<'r> for Flashes<'r, C> {
     type Error = SessionError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, SessionError> {
-        match RequestSession::load(req).await {
-            Ok(record) => Outcome::Success(Flashes {
-                record,
-                category: PhantomData,
-            }),
-            Err(e) => {
-                log::error!(target: "rocket_keepsake", "{e}");
-                Outcome::Error((e.status(), e))
-            }
-        }
+        RequestSession::guard(req).await.map(|record| Flashes {
+            record,
+            category: PhantomData,
+        })
     }
 }
 
@@ -187,14 +181,6 @@ impl<C: FlashCategory> Sentinel for Flashes<'_, C> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         abort_unless_attached(rocket)
     }
-}
-
-fn abort_unless_attached(rocket: &Rocket<Ignite>) -> bool {
-    let missing = !is_attached(rocket);
-    if missing {
-        log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
-    }
-    missing
 }
 
 /// A responder that flashes messages, then responds with `R`: Flask's

@@ -8,7 +8,7 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
 use crate::error::SessionError;
-use crate::fairing::{is_attached, lock, RequestSession};
+use crate::fairing::{abort_unless_attached, lock, RequestSession};
 use crate::record::Record;
 use crate::view::{SessionView, Tracked};
 
@@ -116,25 +116,15 @@ impl<'r, T: SessionView> FromRequest<'r> for Session<'r, T> {
     type Error = SessionError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, SessionError> {
-        match RequestSession::load(req).await {
-            Ok(record) => {
-                let tracked = Tracked::load(&lock(record));
-                Outcome::Success(Session { tracked, record })
-            }
-            Err(e) => {
-                log::error!(target: "rocket_keepsake", "{e}");
-                Outcome::Error((e.status(), e))
-            }
-        }
+        RequestSession::guard(req).await.map(|record| {
+            let tracked = Tracked::load(&lock(record));
+            Session { tracked, record }
+        })
     }
 }
 
 impl<T: SessionView> Sentinel for Session<'_, T> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        let missing = !is_attached(rocket);
-        if missing {
-            log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
-        }
-        missing
+        abort_unless_attached(rocket)
     }
 }
