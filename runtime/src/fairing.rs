@@ -155,6 +155,7 @@ enum Plan {
 
 /// One request's write to a server-side store.
 struct StoreWrite {
+    store: Arc<dyn SessionStore>,
     /// The id the record was loaded under; `None` for a new record.
     loaded: Option<SessionId>,
     /// Move the record to a new id first (`cycle_id`).
@@ -251,7 +252,15 @@ impl Shared {
                     return Ok(fresh(now, &"cookie holds no session id"));
                 };
                 match store.load(&id).await {
-                    Ok(Some(fields)) => Record::from_fields(id, fields, stamp.created),
+                    Ok(Some(fields)) => match Record::from_fields(id, fields, stamp.created) {
+                        Ok(record) => record,
+                        Err(e) => {
+                            return Ok(fresh(
+                                now,
+                                &format!("the stored session is unreadable: {e}"),
+                            ))
+                        }
+                    },
                     Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),
                     Err(e) => {
                         log::error!(target: "rocket_keepsake", "cannot load the session: {}", report(&e));
@@ -291,7 +300,7 @@ impl Shared {
                 write,
                 stamp,
                 permanent,
-            } => match self.write(write).await {
+            } => match write.apply().await {
                 Ok(Some(id)) => {
                     let value = self.codec.seal(stamp, id.as_str().as_bytes());
                     res.adjoin_header(self.cookie(value, CookieLife::of(permanent)));
@@ -337,8 +346,9 @@ impl Shared {
             issued: now,
             created: record.created,
         };
-        if let Backend::Store(_) = self.backend {
+        if let Backend::Store(store) = &self.backend {
             let write = StoreWrite {
+                store: store.clone(),
                 loaded: record.id.clone(),
                 cycle: record.cycle,
                 changes: record.changes(),
@@ -366,30 +376,6 @@ impl Shared {
             ));
         }
         Plan::Cookie { value, permanent }
-    }
-
-    /// Performs a store write; the id the record now lives under, or `None` if another
-    /// request deleted or moved it meanwhile (it is then not recreated).
-    async fn write(&self, write: StoreWrite) -> Result<Option<SessionId>, StoreError> {
-        let Backend::Store(store) = &self.backend else {
-            unreachable!("store writes are planned only with a store");
-        };
-        let new_id = || SessionId::generate().map_err(|e| StoreError::new("keepsake", e));
-        let id = match write.loaded {
-            None => new_id()?,
-            Some(old) if write.cycle => {
-                let new = new_id()?;
-                if store.rename(&old, &new, write.ttl).await? == Saved::Gone {
-                    return Ok(None);
-                }
-                new
-            }
-            Some(id) => id,
-        };
-        if store.save(&id, &write.changes, write.ttl).await? == Saved::Gone {
-            return Ok(None);
-        }
-        Ok(Some(id))
     }
 
     /// How long a stored record lives unless refreshed: the idle timeout if set, else
@@ -433,6 +419,29 @@ impl Shared {
             CookieLife::Removal => cookie = cookie.removal(),
         }
         Header::new("Set-Cookie", cookie.build().to_string())
+    }
+}
+
+impl StoreWrite {
+    /// Performs the write; the id the record now lives under, or `None` if another
+    /// request deleted or moved it meanwhile (it is then not recreated).
+    async fn apply(self) -> Result<Option<SessionId>, StoreError> {
+        let new_id = || SessionId::generate().map_err(|e| StoreError::new("keepsake", e));
+        let id = match self.loaded {
+            None => new_id()?,
+            Some(old) if self.cycle => {
+                let new = new_id()?;
+                if self.store.rename(&old, &new, self.ttl).await? == Saved::Gone {
+                    return Ok(None);
+                }
+                new
+            }
+            Some(id) => id,
+        };
+        if self.store.save(&id, &self.changes, self.ttl).await? == Saved::Gone {
+            return Ok(None);
+        }
+        Ok(Some(id))
     }
 }
 

@@ -75,15 +75,18 @@ impl Entries {
 
     /// Entries from values that are valid JSON text, e.g. what a server-side store
     /// returned: written out as one object and indexed, like a cookie's.
-    pub(crate) fn from_owned(values: impl IntoIterator<Item = (String, Box<str>)>) -> Entries {
+    pub(crate) fn from_owned(
+        values: impl IntoIterator<Item = (String, Box<str>)>,
+    ) -> Result<Entries, SplitError> {
         let owned = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
         let text = Entries {
             owned,
             ..Entries::default()
         }
         .to_json();
-        let text = String::from_utf8(text).expect("keys and values are UTF-8");
-        Entries::parse(text).expect("an object we wrote splits")
+        // Keys and values are `str`s, so the object is UTF-8.
+        let text = String::from_utf8_lossy(&text).into_owned();
+        Entries::parse(text)
     }
 
     /// The JSON text of `key`'s value.
@@ -156,7 +159,7 @@ impl Entries {
                 Ordering::Equal => drop(base.next()), // replaced or removed
                 Ordering::Greater => {}
             }
-            let (key, value) = owned.next().expect("peeked");
+            let (key, value) = owned.next()?;
             if let Some(value) = value {
                 return Some((key.as_str(), &**value));
             }

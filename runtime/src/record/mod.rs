@@ -100,7 +100,11 @@ impl Record {
 
     /// The record a server-side store holds under `id`. A value that is not JSON is
     /// left out, with a warning.
-    pub(crate) fn from_fields(id: SessionId, fields: Fields, created: u64) -> Record {
+    pub(crate) fn from_fields(
+        id: SessionId,
+        fields: Fields,
+        created: u64,
+    ) -> Result<Record, BadPayload> {
         let entries = fields.into_iter().filter_map(|(key, value)| match is_json(&value) {
             Ok(()) => Some((key, value.into_boxed_str())),
             Err(e) => {
@@ -108,12 +112,12 @@ impl Record {
                 None
             }
         });
-        Record {
-            entries: Entries::from_owned(entries),
+        Ok(Record {
+            entries: Entries::from_owned(entries)?,
             is_new: false,
             id: Some(id),
             ..Record::new(created)
-        }
+        })
     }
 
     /// What this request changed, for a server-side store.
