@@ -89,9 +89,8 @@ impl<C: FlashCategory> Flashes<'_, C> {
     /// Takes the pending messages of the given categories, in the order flashed;
     /// the others stay pending for a later request.
     pub fn take(&mut self, categories: &[C]) -> Vec<(C, String)> {
-        let wanted: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
         take_where(&mut lock(self.record), |category: C| {
-            wanted.contains(&category.as_str())
+            categories.iter().any(|c| c.as_str() == category.as_str())
         })
     }
 
