@@ -154,6 +154,14 @@ mod tests {
         }
     }
 
+    /// Like `set`, for a new record.
+    fn create(key: &str, value: &str) -> Changes {
+        Changes {
+            create: true,
+            ..set(key, value)
+        }
+    }
+
     const HOUR: Duration = Duration::from_secs(3600);
 
     #[rocket::async_test]
@@ -165,10 +173,7 @@ mod tests {
             Saved::Gone
         );
         assert!(store.is_empty(), "no create: nothing written");
-        let create = Changes {
-            create: true,
-            ..set("a", "1")
-        };
+        let create = create("a", "1");
         assert_eq!(store.save(&id, &create, HOUR).await.unwrap(), Saved::Done);
         store.save(&id, &set("b", "2"), HOUR).await.unwrap();
         let fields = store.load(&id).await.unwrap().unwrap();
@@ -185,17 +190,7 @@ mod tests {
     async fn rename_moves_and_invalidates() {
         let store = MemoryStore::new();
         let (old, new) = (id(), id());
-        store
-            .save(
-                &old,
-                &Changes {
-                    create: true,
-                    ..set("a", "1")
-                },
-                HOUR,
-            )
-            .await
-            .unwrap();
+        store.save(&old, &create("a", "1"), HOUR).await.unwrap();
         assert_eq!(store.rename(&old, &new, HOUR).await.unwrap(), Saved::Done);
         assert_eq!(store.load(&old).await.unwrap(), None);
         assert!(store.load(&new).await.unwrap().is_some());
@@ -207,41 +202,17 @@ mod tests {
         let store = MemoryStore::new();
         for _ in 0..SWEEP_EVERY - 1 {
             store
-                .save(
-                    &id(),
-                    &Changes {
-                        create: true,
-                        ..set("a", "1")
-                    },
-                    Duration::ZERO,
-                )
+                .save(&id(), &create("a", "1"), Duration::ZERO)
                 .await
                 .unwrap();
         }
         assert_eq!(store.len(), SWEEP_EVERY - 1);
         let live = id();
-        store
-            .save(
-                &live,
-                &Changes {
-                    create: true,
-                    ..set("a", "1")
-                },
-                HOUR,
-            )
-            .await
-            .unwrap();
+        store.save(&live, &create("a", "1"), HOUR).await.unwrap();
         assert_eq!(store.len(), 1, "the sweep left only the live record");
         let expired = id();
         store
-            .save(
-                &expired,
-                &Changes {
-                    create: true,
-                    ..set("a", "1")
-                },
-                Duration::ZERO,
-            )
+            .save(&expired, &create("a", "1"), Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(store.load(&expired).await.unwrap(), None);
@@ -251,17 +222,7 @@ mod tests {
     async fn emptied_records_are_deleted() {
         let store = MemoryStore::new();
         let id = id();
-        store
-            .save(
-                &id,
-                &Changes {
-                    create: true,
-                    ..set("a", "1")
-                },
-                HOUR,
-            )
-            .await
-            .unwrap();
+        store.save(&id, &create("a", "1"), HOUR).await.unwrap();
         let remove = Changes {
             create: false,
             set: vec![],
