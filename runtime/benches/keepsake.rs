@@ -15,7 +15,7 @@ use rocket::local::asynchronous::Client;
 use rocket::request::FlashMessage;
 use rocket::response::{Flash as RocketFlash, Redirect};
 use rocket::{get, routes, Build, Rocket};
-use rocket_keepsake::__bench::{CookieCodec, SessionRecord};
+use rocket_keepsake::bench::{CookieCodec, SessionRecord};
 use rocket_keepsake::{flash, Flashes, Keepsake, Session};
 use sha2::Sha256;
 

@@ -1,57 +1,57 @@
-//! Not public API: the internals `benches/keepsake.rs` measures, behind thin wrappers.
+//! Not public API: the internals `benches/keepsake.rs` measures, behind the
+//! non-default `bench-internals` feature. Each wrapper calls the very functions the
+//! fairing calls, with limits from a real [`Config`].
 
-use crate::codec::{Codec, Limits, Purpose, Stamp};
-use crate::config::Secret;
+use crate::codec::{self, Format, Limits, Purpose, Signed, Stamp};
+use crate::config::{Config, Secret};
 use crate::record::Record;
 use crate::view::{SessionView, Tracked};
 
-/// The signed-cookie codec with the default limits.
+/// The signed-cookie format and the limits of the default configuration.
 pub struct CookieCodec {
-    codec: Codec,
+    format: Format,
     limits: Limits,
 }
 
 /// A session record.
 pub struct SessionRecord(Record);
 
-/// Now, in unix seconds, as the codec stamps it.
+/// Now, in unix seconds, as the fairing stamps it.
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::unix_seconds(std::time::SystemTime::now())
 }
 
 impl CookieCodec {
-    /// A codec keyed from `secret` (at least 32 bytes).
+    /// The record format keyed from `secret` (at least 32 bytes), with the limits
+    /// of `Config::default()`.
     pub fn new(secret: &[u8]) -> CookieCodec {
-        let limits = Limits {
-            max_age: std::time::Duration::from_secs(86400),
-            idle: None,
-            absolute: None,
-        };
+        let config = Config::default();
         CookieCodec {
-            codec: Codec::new(Purpose::Record, &Secret(secret.to_vec()), &[]),
-            limits,
+            format: Format::Signed(Signed::new(Purpose::Record, &Secret(secret.to_vec()), &[])),
+            limits: Limits {
+                max_age: config.max_age,
+                idle: config.idle_timeout,
+                absolute: config.absolute_timeout,
+            },
         }
     }
 
-    /// What a save does: the record as JSON, stamped and signed into a cookie value.
+    /// What a save does: the record as JSON, stamped and sealed into a cookie value.
     pub fn encode(&self, record: &SessionRecord) -> String {
         let now = now();
-        self.codec.seal(
-            Stamp {
-                issued: now,
-                created: now,
-            },
-            &record.0.to_json(),
-        )
+        let stamp = Stamp {
+            issued: now,
+            created: now,
+        };
+        self.format.seal(stamp, &record.0.to_json())
     }
 
-    /// What a load and a guard do: verify, check the age, split the record, decode a view.
+    /// What a load and a guard do: open the cookie (verify, check its age), split
+    /// the record, decode a view.
     pub fn decode<T: SessionView>(&self, value: &str) -> Option<(SessionRecord, T)> {
-        let opened = self.codec.open(value).ok()?;
-        self.limits.check(opened.stamp, now()).ok()?;
-        let record = Record::from_json(opened.payload, opened.stamp.created).ok()?;
+        let opened = codec::open(&self.format, &self.limits, value, now()).ok()?;
+        let record =
+            Record::from_json(opened.payload, opened.stamp.created, opened.rotated).ok()?;
         let view = Tracked::<T>::load(&record).into_value();
         Some((SessionRecord(record), view))
     }
@@ -60,7 +60,7 @@ impl CookieCodec {
 impl SessionRecord {
     /// A record from a JSON object.
     pub fn from_json(json: &[u8]) -> Option<SessionRecord> {
-        Record::from_json(json, 0).ok().map(SessionRecord)
+        Record::from_json(json, 0, false).ok().map(SessionRecord)
     }
 
     /// Loads view `T`, lets `change` borrow it mutably if given, and writes it back:

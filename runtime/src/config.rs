@@ -87,8 +87,8 @@ pub enum ConfigError {
     #[error("invalid `keepsake` configuration")]
     Invalid(#[source] Box<rocket::figment::Error>),
     /// A rule between values is broken, e.g. a `__Host-` cookie that is not `Secure`.
-    #[error("invalid `keepsake` configuration: {0}")]
-    Rule(String),
+    #[error("invalid `keepsake` configuration")]
+    Rule(#[source] Rule),
     /// The release profile has no `secret_key`.
     #[error(
         "no `secret_key` is configured for profile `{0}`, and sessions cannot be signed without \
@@ -97,13 +97,65 @@ pub enum ConfigError {
     )]
     MissingSecret(String),
     /// A secret key could not be decoded or is too short.
-    #[error("`{key}` is invalid: {reason}")]
+    #[error("`{key}` is invalid")]
     BadSecret {
         /// Which setting, e.g. `secret_key` or `keepsake.fallback_keys[0]`.
         key: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        reason: BadKey,
     },
+    /// The debug profile has no `secret_key`, and no random one could be made.
+    #[error("no `secret_key` is configured, and no random one could be generated")]
+    NoRandomKey(#[source] getrandom::Error),
+}
+
+/// A rule between `keepsake` values that browsers would enforce by silently dropping
+/// the cookie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rule {
+    /// `cookie_name` is not a cookie name.
+    #[error("`cookie_name` {0:?} is not a valid cookie name; use letters, digits and `-_.`")]
+    CookieName(String),
+    /// `cookie_path` does not start with `/`.
+    #[error("`cookie_path` {0:?} must start with `/`")]
+    CookiePath(String),
+    /// A duration that must be positive is zero.
+    #[error("`{0}` must be more than zero seconds; omit it to disable")]
+    Zero(&'static str),
+    /// A `__Secure-` cookie that is not `Secure`.
+    #[error("cookie `{0}` needs `secure = true` (the `__Secure-` prefix)")]
+    SecurePrefix(String),
+    /// A `__Host-` cookie that is not `Secure`, host-only, at `/`.
+    #[error(
+        "cookie `{0}` needs `secure = true`, `cookie_path = \"/\"` and no `cookie_domain` (the \
+         `__Host-` prefix)"
+    )]
+    HostPrefix(String),
+    /// `same_site = "none"` without `secure`.
+    #[error("`same_site = \"none\"` needs `secure = true`; browsers refuse it otherwise")]
+    SameSiteNone,
+    /// `partitioned` without `secure`.
+    #[error("`partitioned = true` needs `secure = true`")]
+    Partitioned,
+}
+
+/// Why a secret key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadKey {
+    /// Not base64, hex or an array of bytes.
+    #[error("expected a base64 or hex string, or an array of bytes")]
+    Format,
+    /// Shorter than 32 bytes.
+    #[error(
+        "it is {0} bytes; at least 32 are required (generate one with `openssl rand -base64 32`)"
+    )]
+    TooShort(usize),
+    /// All zeros: Rocket's "unset" key.
+    #[error("an all-zero key is not a key")]
+    AllZero,
 }
 
 /// Names of the keys of [`Config`], for `ROCKET_KEEPSAKE_<KEY>` environment overrides.
@@ -141,54 +193,42 @@ impl Config {
 
     /// Checks the rules between values that browsers enforce by silently dropping the cookie.
     fn check(&self) -> Result<(), ConfigError> {
-        let rule = |msg: String| Err(ConfigError::Rule(msg));
+        self.broken_rule()
+            .map_or(Ok(()), |rule| Err(ConfigError::Rule(rule)))
+    }
+
+    fn broken_rule(&self) -> Option<Rule> {
         let name = &self.cookie_name;
         if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return rule(format!(
-                "`cookie_name` {name:?} is not a valid cookie name; use letters, digits and `-_.`"
-            ));
+            return Some(Rule::CookieName(name.clone()));
         }
         if !self.cookie_path.starts_with('/') {
-            return rule(format!(
-                "`cookie_path` {:?} must start with `/`",
-                self.cookie_path
-            ));
+            return Some(Rule::CookiePath(self.cookie_path.clone()));
         }
         if self.max_age.is_zero() {
-            return rule("`max_age` must be more than zero seconds".into());
+            return Some(Rule::Zero("max_age"));
         }
         if self.idle_timeout.is_some_and(|d| d.is_zero()) {
-            return rule(
-                "`idle_timeout` must be more than zero seconds; omit it to disable".into(),
-            );
+            return Some(Rule::Zero("idle_timeout"));
         }
         if self.absolute_timeout.is_some_and(|d| d.is_zero()) {
-            return rule(
-                "`absolute_timeout` must be more than zero seconds; omit it to disable".into(),
-            );
+            return Some(Rule::Zero("absolute_timeout"));
         }
         if name.starts_with("__Secure-") && !self.secure {
-            return rule(format!(
-                "cookie `{name}` needs `secure = true` (the `__Secure-` prefix)"
-            ));
+            return Some(Rule::SecurePrefix(name.clone()));
         }
         if name.starts_with("__Host-")
             && (!self.secure || self.cookie_path != "/" || self.cookie_domain.is_some())
         {
-            return rule(format!(
-                "cookie `{name}` needs `secure = true`, `cookie_path = \"/\"` and no \
-                 `cookie_domain` (the `__Host-` prefix)"
-            ));
+            return Some(Rule::HostPrefix(name.clone()));
         }
         if self.same_site == SameSite::None && !self.secure {
-            return rule(
-                "`same_site = \"none\"` needs `secure = true`; browsers refuse it otherwise".into(),
-            );
+            return Some(Rule::SameSiteNone);
         }
         if self.partitioned && !self.secure {
-            return rule("`partitioned = true` needs `secure = true`".into());
+            return Some(Rule::Partitioned);
         }
-        Ok(())
+        None
     }
 }
 
@@ -291,25 +331,21 @@ impl Secret {
     /// Decodes a key in any of the formats Rocket accepts for `secret_key`: a base64 or
     /// hex string, or an array of bytes. `None` for an all-zero key (Rocket's "unset").
     pub(crate) fn from_value(key: &str, value: &Value) -> Result<Option<Secret>, ConfigError> {
-        let bad = |reason: String| ConfigError::BadSecret {
+        let bad = |reason: BadKey| ConfigError::BadSecret {
             key: key.into(),
             reason,
         };
         let bytes = match value {
-            Value::String(_, text) => decode_key_text(text).map_err(bad)?,
+            Value::String(_, text) => decode_key_text(text).ok_or_else(|| bad(BadKey::Format))?,
             Value::Array(_, items) => items
                 .iter()
                 .map(|item| item.to_u128().and_then(|n| u8::try_from(n).ok()))
                 .collect::<Option<Vec<u8>>>()
-                .ok_or_else(|| bad("expected an array of bytes".into()))?,
-            _ => return Err(bad("expected a base64 or hex string".into())),
+                .ok_or_else(|| bad(BadKey::Format))?,
+            _ => return Err(bad(BadKey::Format)),
         };
         if bytes.len() < 32 {
-            return Err(bad(format!(
-                "it is {} bytes; at least 32 are required (generate one with \
-                 `openssl rand -base64 32`)",
-                bytes.len()
-            )));
+            return Err(bad(BadKey::TooShort(bytes.len())));
         }
         Ok((!bytes.iter().all(|b| *b == 0)).then_some(Secret(bytes)))
     }
@@ -322,18 +358,18 @@ impl Secret {
     }
 }
 
-fn decode_key_text(text: &str) -> Result<Vec<u8>, String> {
+fn decode_key_text(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let text = text.trim();
     if text.len() == 64 || text.len() == 128 {
         if let Ok(bytes) = hex::decode(text) {
-            return Ok(bytes);
+            return Some(bytes);
         }
     }
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
-        .map_err(|_| "expected a base64 or hex string".to_string())
+        .ok()
 }
 
 #[cfg(test)]
@@ -400,9 +436,10 @@ mod tests {
             ("keepsake_secure", Value::from(false)),
             ("keepsake_cookie_name", Value::from("__Host-s")),
         ]);
-        assert!(
-            matches!(Config::from_figment(&fig), Err(ConfigError::Rule(m)) if m.contains("__Host-"))
-        );
+        assert!(matches!(
+            Config::from_figment(&fig),
+            Err(ConfigError::Rule(Rule::HostPrefix(name))) if name == "__Host-s"
+        ));
 
         let fig = figment(&[("keepsake_cookie_name", Value::from("a b"))]);
         assert!(matches!(
@@ -434,6 +471,16 @@ mod tests {
             .unwrap()
             .is_none());
         let short = Secret::from_value("k", &Value::from("c2hvcnQ=")).unwrap_err();
-        assert!(short.to_string().contains("at least 32"), "{short}");
+        assert!(
+            matches!(
+                &short,
+                ConfigError::BadSecret {
+                    reason: BadKey::TooShort(5),
+                    ..
+                }
+            ),
+            "{short:?}"
+        );
+        assert!(crate::error::report(&short).contains("at least 32"));
     }
 }

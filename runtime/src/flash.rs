@@ -10,8 +10,8 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::error::SessionError;
-use crate::fairing::{abort_unless_attached, lock, RequestSession};
 use crate::record::{FlashEntry, Record};
+use crate::request::{abort_unless_attached, lock, RequestSession};
 
 /// A type of flash categories: implemented by `#[flash]` on an enum of unit
 /// variants, and not meant to be implemented by hand.

@@ -8,8 +8,8 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
 use crate::error::SessionError;
-use crate::fairing::{abort_unless_attached, lock, RequestSession};
 use crate::record::Record;
+use crate::request::{abort_unless_attached, lock, RequestSession};
 use crate::view::{SessionView, Tracked};
 
 /// A typed view `T` of the client's session: a request guard that derefs to `T`.
@@ -53,9 +53,10 @@ impl<T: SessionView> Session<'_, T> {
         lock(self.record)
     }
 
-    /// Whether this request started a new session: no valid session cookie arrived.
+    /// Whether this request holds a new session: no valid session cookie arrived, or
+    /// [`clear()`](Self::clear) ended the one that did.
     pub fn is_new(&self) -> bool {
-        self.record().is_new
+        self.record().is_new()
     }
 
     /// Whether the session outlives the browser (Flask's `session.permanent`).
@@ -73,11 +74,14 @@ impl<T: SessionView> Session<'_, T> {
     /// signed-cookie store the record is re-signed and sent; server-side stores move
     /// it to a new id and invalidate the old one.
     pub fn cycle_id(&mut self) {
-        self.record().cycle = true;
+        self.record().renew();
     }
 
     /// Empties the whole record, every view's keys included, and resets this view to
-    /// its defaults. The client's cookie is deleted when the response goes out.
+    /// its defaults: the session is over. The client's cookie is deleted when the
+    /// response goes out, and a server-side store's record with it, so a copy of the
+    /// old cookie loads nothing. Whatever the request writes after the clear (a
+    /// "logged out" flash, say) starts a new session, under a new id.
     pub fn clear(&mut self) {
         let mut record = lock(self.record);
         record.clear();

@@ -65,20 +65,25 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "bench-internals")]
 #[doc(hidden)]
-#[path = "bench.rs"]
-pub mod __bench;
+pub mod bench;
+mod clock;
 mod codec;
 mod config;
 mod error;
 mod fairing;
 mod flash;
 mod guard;
+mod plan;
 mod record;
+mod request;
+mod state;
 pub mod store;
 mod view;
 
-pub use config::{Config, ConfigError};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{BadKey, Config, ConfigError, Rule};
 pub use error::SessionError;
 pub use fairing::Keepsake;
 pub use flash::{Flash, FlashCategory, Flashes, UnknownCategory};
@@ -101,6 +106,8 @@ pub use rocket_keepsake_macros::flash;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::flash::{FlashCategory, UnknownCategory};
-    pub use crate::view::{FieldEncoder, FieldReader, SessionView};
+    pub use crate::view::{
+        struct_default, DefaultFor, FieldEncoder, FieldReader, Sealed, SessionView, StoredAs,
+    };
     pub use std::format;
 }

@@ -2,21 +2,88 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::error::SaveError;
 use crate::record::Record;
 
+/// Seals [`SessionView`]: only `#[derive(Session)]` implements it, so a view's `KEYS`
+/// always agree with the fields it reads and encodes.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` implements `SessionView` by hand, which is not supported",
+    label = "not derived",
+    note = "use `#[derive(Session)]` on `{Self}`: a hand-written view can disagree with its own `KEYS`"
+)]
+pub trait Sealed {}
+
+/// A type a session field can have: one that serde can write and read back. `Field`
+/// is a marker type named after the field, so that the error names it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "session field `{Field}` has type `{Self}`, which cannot be stored",
+    label = "`{Self}` must implement `Serialize` and `Deserialize`",
+    note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`, or mark the field `#[session(skip)]`"
+)]
+pub trait StoredAs<Field>: Sized {
+    /// Decodes the value from its JSON text.
+    fn decode(text: &str) -> serde_json::Result<Self>;
+    /// Appends the value's JSON text to `buf`.
+    fn encode(&self, buf: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned, Field> StoredAs<Field> for T {
+    fn decode(text: &str) -> serde_json::Result<T> {
+        serde_json::from_str(text)
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(buf, self)
+    }
+}
+
+/// The struct's `Default`, which a view falls back on for its fields without a
+/// `default` option. `Field` names the first such field, for the error.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "field `{Field}` has no value in a new session",
+    label = "`{Field}` needs a value when the session does not hold it",
+    note = "add `#[session(default)]` to the field, or derive `Default` for `{Self}`"
+)]
+pub trait DefaultFor<Field> {
+    /// The struct's default value.
+    fn struct_default() -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Default, Field> DefaultFor<Field> for T {
+    fn struct_default() -> T {
+        T::default()
+    }
+}
+
+/// `T::default()`, asked for on behalf of the field `Field`.
+#[doc(hidden)]
+pub fn struct_default<Field, T: DefaultFor<Field>>() -> T {
+    T::struct_default()
+}
+
 /// A typed view over some keys of the session record: implemented by
-/// `#[derive(Session)]`, and not meant to be implemented by hand.
+/// `#[derive(Session)]`, and sealed: it cannot be implemented by hand.
 ///
 /// Each stored field is one key. A view is loaded from the record when a
 /// [`Session`](struct@crate::Session) guard is created, and written back when the guard is
 /// dropped: every field is re-encoded and compared with what was loaded, and only the
 /// keys that really changed are marked modified.
+///
+/// Changes to the first 64 stored fields are compared with the text the record was
+/// loaded with; a view with more fields works the same, but each field past the 64th
+/// is encoded once more at its first mutable access, to compare with on write-back.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a session view",
     label = "not a session view",
     note = "add `#[derive(Session)]` to `{Self}`"
 )]
-pub trait SessionView: Send + Sized + 'static {
+pub trait SessionView: Sealed + Send + Sized + 'static {
     /// The record keys of the stored fields, in field order.
     #[doc(hidden)]
     const KEYS: &'static [&'static str];
@@ -42,11 +109,11 @@ pub struct FieldReader<'a> {
 impl FieldReader<'_> {
     /// The value of `key`, or `None` when it is absent or does not decode as `V`
     /// (the field then takes its default).
-    pub fn field<V: DeserializeOwned>(&mut self, key: &'static str) -> Option<V> {
+    pub fn field<Field, V: StoredAs<Field>>(&mut self, key: &'static str) -> Option<V> {
         let index = self.index;
         self.index += 1;
         let (raw, loaded) = self.record.get_loaded(key)?;
-        match serde_json::from_str(raw) {
+        match V::decode(raw) {
             Ok(value) => {
                 if loaded && index < 64 {
                     self.loaded |= 1 << index;
@@ -87,14 +154,14 @@ impl<'a> FieldEncoder<'a> {
 
 impl FieldEncoder<'_> {
     /// Encodes the next field.
-    pub fn field<V: Serialize + ?Sized>(&mut self, value: &V) {
+    pub fn field<Field, V: StoredAs<Field>>(&mut self, value: &V) {
         let index = self.index;
         self.index += 1;
         if index < 64 && self.skip & (1 << index) != 0 {
             return;
         }
         self.buf.clear();
-        let result = serde_json::to_writer(&mut self.buf, value).map(|()| &self.buf[..]);
+        let result = value.encode(&mut self.buf).map(|()| &self.buf[..]);
         (self.sink)(index, result);
     }
 }
@@ -164,11 +231,15 @@ impl<T: SessionView> Tracked<T> {
         let mut failure = None;
         let mut rewritten = 0u64;
         let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
-            let key = T::KEYS[i];
+            // The derive encodes exactly one field per key; nothing else implements views.
+            let (Some(&key), Some(before)) = (T::KEYS.get(i), baseline.get_mut(i)) else {
+                return;
+            };
             let bytes = match encoded {
                 Ok(bytes) => bytes,
-                Err(e) => {
-                    return failure = Some(format!("session key `{key}` cannot be serialized: {e}"))
+                Err(source) => {
+                    failure.get_or_insert(SaveError::Unserializable { key, source });
+                    return;
                 }
             };
             let unchanged = if i < 64 && loaded & (1 << i) != 0 {
@@ -176,14 +247,14 @@ impl<T: SessionView> Tracked<T> {
                     .loaded(key)
                     .is_some_and(|text| same_json(text, bytes))
             } else {
-                baseline[i]
+                before
                     .as_deref()
                     .is_some_and(|text| text.as_bytes() == bytes)
             };
             if !unchanged {
                 // serde_json writes UTF-8.
                 let text: Box<str> = String::from_utf8_lossy(bytes).into();
-                baseline[i] = Some(text.clone());
+                *before = Some(text.clone());
                 if i < 64 {
                     rewritten |= 1 << i;
                 }
@@ -192,7 +263,7 @@ impl<T: SessionView> Tracked<T> {
         };
         self.value.encode(&mut FieldEncoder::new(0, &mut sink));
         if let Some(failure) = failure {
-            record.failure.get_or_insert(failure);
+            record.fail(failure);
         }
         // A field written back compares with what it wrote from now on.
         self.loaded &= !rewritten;
@@ -220,28 +291,30 @@ mod tests {
         list: Vec<String>,
     }
 
+    impl Sealed for View {}
+
     impl SessionView for View {
         const KEYS: &'static [&'static str] = &["n", "list"];
 
         fn load(reader: &mut FieldReader<'_>) -> Self {
             let mut view = View::default();
-            if let Some(n) = reader.field("n") {
+            if let Some(n) = reader.field::<(), _>("n") {
                 view.n = n;
             }
-            if let Some(list) = reader.field("list") {
+            if let Some(list) = reader.field::<(), _>("list") {
                 view.list = list;
             }
             view
         }
 
         fn encode(&self, encoder: &mut FieldEncoder<'_>) {
-            encoder.field(&self.n);
-            encoder.field(&self.list);
+            encoder.field::<(), _>(&self.n);
+            encoder.field::<(), _>(&self.list);
         }
     }
 
     fn record(json: &str) -> Record {
-        Record::from_json(json.as_bytes(), 0).unwrap()
+        Record::from_json(json.as_bytes(), 0, false).unwrap()
     }
 
     #[test]
@@ -293,23 +366,25 @@ mod tests {
         ratio: f64,
     }
 
+    impl Sealed for Loose {}
+
     impl SessionView for Loose {
         const KEYS: &'static [&'static str] = &["map", "ratio"];
 
         fn load(reader: &mut FieldReader<'_>) -> Self {
             let mut view = Loose::default();
-            if let Some(map) = reader.field("map") {
+            if let Some(map) = reader.field::<(), _>("map") {
                 view.map = map;
             }
-            if let Some(ratio) = reader.field("ratio") {
+            if let Some(ratio) = reader.field::<(), _>("ratio") {
                 view.ratio = ratio;
             }
             view
         }
 
         fn encode(&self, encoder: &mut FieldEncoder<'_>) {
-            encoder.field(&self.map);
-            encoder.field(&self.ratio);
+            encoder.field::<(), _>(&self.map);
+            encoder.field::<(), _>(&self.ratio);
         }
     }
 

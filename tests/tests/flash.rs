@@ -362,3 +362,29 @@ fn categories_have_strings_display_fromstr_and_a_list() {
     // `Audit` listed `Debug` itself; `#[flash]` added only the rest
     assert_eq!(format!("{:?}", Audit::Audit.clone()), "Audit");
 }
+
+#[rocket::async_test]
+async fn flashes_that_would_overflow_the_cookie_drop_the_oldest_instead_of_failing() {
+    let client = flash_client().await;
+    let long = "m".repeat(1200);
+    let first = format!("/push/info/first{long}");
+    let second = format!("/push/info/second{long}");
+    let third = format!("/push/info/third{long}");
+    let cookie = flow_cookie(&client, &[first.as_str(), second.as_str()]).await;
+    take_logs();
+    let reply = get(&client, &third, Some(&cookie)).await;
+    assert_eq!(
+        reply.status,
+        Status::Ok,
+        "a flash never makes the response a 500"
+    );
+    assert!(take_logs()
+        .iter()
+        .any(|(level, m)| *level == log::Level::Warn && m.contains("oldest were dropped")));
+    let taken = get(&client, "/take_all", Some(&reply.value())).await.body;
+    assert!(!taken.contains("first"), "the oldest went");
+    assert!(
+        taken.contains("second") && taken.contains("third"),
+        "{taken}"
+    );
+}

@@ -299,35 +299,54 @@ async fn rotation_through_fallback_keys() {
 
 #[rocket::async_test]
 async fn cookie_older_than_max_age_is_refused() {
-    let client = client(app(&[("max_age", Value::from(1u64))])).await;
+    let clock = ManualClock::new();
+    let client = client(clocked_app(&clock, &[("max_age", Value::from(60u64))])).await;
     let cookie = get(&client, "/login/ada", None).await.value();
+    clock.advance(Duration::from_secs(60));
     assert!(read_session(&client, &cookie).await.ends_with("new=false"));
-    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(1));
     assert!(read_session(&client, &cookie).await.ends_with("new=true"));
 }
 
 #[rocket::async_test]
 async fn idle_timeout_expires_an_unused_session_and_renews_a_used_one() {
-    let client = client(app(&[("idle_timeout", Value::from("1s"))])).await;
+    let clock = ManualClock::new();
+    let client = client(clocked_app(&clock, &[("idle_timeout", Value::from("30m"))])).await;
     let cookie = get(&client, "/login/ada", None).await.value();
+    clock.advance(Duration::from_secs(20 * 60));
     let read = get(&client, "/read", Some(&cookie)).await;
     assert!(read.body.ends_with("new=false"));
     assert!(
         read.cookie().is_some(),
         "an accessed session is renewed while idle_timeout is set"
     );
-    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(read_session(&client, &cookie).await.ends_with("new=true"));
+    let renewed = read.value();
+    clock.advance(Duration::from_secs(20 * 60));
+    assert!(
+        read_session(&client, &cookie).await.ends_with("new=true"),
+        "40 idle minutes"
+    );
+    assert!(
+        read_session(&client, &renewed).await.ends_with("new=false"),
+        "20 idle minutes"
+    );
 }
 
 #[rocket::async_test]
 async fn absolute_timeout_expires_even_an_active_session() {
-    let client = client(app(&[("absolute_timeout", Value::from(2u64))])).await;
+    let clock = ManualClock::new();
+    let client = client(clocked_app(
+        &clock,
+        &[("absolute_timeout", Value::from("2h"))],
+    ))
+    .await;
     let cookie = get(&client, "/login/ada", None).await.value();
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(3600));
     // still valid, and re-signed now by a change
     let pushed = get(&client, "/push/x", Some(&cookie)).await.value();
-    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(3600));
+    assert!(read_session(&client, &pushed).await.ends_with("new=false"));
+    clock.advance(Duration::from_secs(1));
     assert!(read_session(&client, &pushed).await.ends_with("new=true"));
 }
 
@@ -414,9 +433,10 @@ async fn session_is_held_across_await_and_used_inside_another_guard() {
 
 #[rocket::async_test]
 async fn cycle_id_reissues_the_session() {
-    let client = client(app(&[])).await;
+    let clock = ManualClock::new();
+    let client = client(clocked_app(&clock, &[])).await;
     let cookie = get(&client, "/login/ada", None).await.value();
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     let cycled = get(&client, "/cycle", Some(&cookie)).await;
     let new_cookie = cycled.value();
     assert_ne!(new_cookie, cookie);

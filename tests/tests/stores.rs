@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use common::*;
 use redis::AsyncCommands;
 use rocket::figment::value::Value;
@@ -33,7 +31,38 @@ fn redis_url() -> String {
 pub enum Backend {
     Cookie,
     Memory(Arc<MemoryStore>),
-    Redis { url: String, prefix: String },
+    Redis {
+        url: String,
+        prefix: String,
+        /// Deletes the test's keys when the last clone of the backend is dropped.
+        _cleanup: Arc<RedisCleanup>,
+    },
+}
+
+/// Deletes every key under a test's prefix: tests remove the records they create,
+/// passing or failing.
+pub struct RedisCleanup {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for RedisCleanup {
+    fn drop(&mut self) {
+        let deleted = redis::Client::open(self.url.as_str())
+            .and_then(|client| client.get_connection())
+            .and_then(|mut con| {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}*", self.prefix))
+                    .query(&mut con)?;
+                if !keys.is_empty() {
+                    redis::cmd("DEL").arg(&keys).query::<()>(&mut con)?;
+                }
+                Ok(())
+            });
+        if let Err(e) = deleted {
+            eprintln!("could not delete the keys under {}: {e}", self.prefix);
+        }
+    }
 }
 
 impl Backend {
@@ -53,9 +82,15 @@ impl Backend {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
+        let url = redis_url();
+        let cleanup = RedisCleanup {
+            url: url.clone(),
+            prefix: prefix.clone(),
+        };
         Backend::Redis {
-            url: redis_url(),
+            url,
             prefix,
+            _cleanup: Arc::new(cleanup),
         }
     }
 
@@ -63,7 +98,7 @@ impl Backend {
         match self {
             Backend::Cookie => Keepsake::fairing(),
             Backend::Memory(store) => Keepsake::with_store(store.clone()),
-            Backend::Redis { url, prefix } => Keepsake::with_store(
+            Backend::Redis { url, prefix, .. } => Keepsake::with_store(
                 RedisStore::new(url)
                     .expect("a valid REDIS_URL")
                     .with_prefix(prefix.clone()),
@@ -80,7 +115,7 @@ impl Backend {
         match self {
             Backend::Cookie => None,
             Backend::Memory(store) => Some(store.len()),
-            Backend::Redis { url, prefix } => {
+            Backend::Redis { url, prefix, .. } => {
                 let mut con = redis_connection(url).await;
                 let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
                 Some(keys.len())
@@ -89,10 +124,20 @@ impl Backend {
     }
 
     async fn client(&self, settings: &[(&str, Value)]) -> Client {
-        let rocket = app_with(self.fairing(), settings)
+        self.client_with(self.fairing(), settings).await
+    }
+
+    /// A client of the test app whose fairing reads the time from `clock`.
+    async fn clocked_client(&self, clock: &ManualClock, settings: &[(&str, Value)]) -> Client {
+        let fairing = self.fairing().with_clock(clock.clone());
+        self.client_with(fairing, settings).await
+    }
+
+    async fn client_with(&self, fairing: Keepsake, settings: &[(&str, Value)]) -> Client {
+        let rocket = app_with(fairing, settings)
             .mount(
                 "/",
-                routes![gated_push, slot, slots, flash_push, flash_take],
+                routes![gated_push, slot, slots, flash_push, flash_take, logout],
             )
             .manage(Gate::default());
         client(rocket).await
@@ -161,6 +206,14 @@ fn flash_push(message: &str, mut notices: Flashes<'_, Notice>) -> &'static str {
     "flashed"
 }
 
+/// Logout as the example app does it: clear, then a flash for the next page.
+#[get("/logout")]
+fn logout(mut auth: Session<'_, Auth>, mut notices: Flashes<'_, Notice>) -> &'static str {
+    auth.clear();
+    notices.push(Notice::Success, "bye");
+    "logged out"
+}
+
 #[get("/flash")]
 fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
     format!(
@@ -171,12 +224,6 @@ fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
             .map(|(_, m)| m)
             .collect::<Vec<_>>()
     )
-}
-
-/// The id (or record) bytes a session cookie carries, without the stamps and tag.
-fn cookie_payload(value: &str) -> Vec<u8> {
-    let bytes = URL_SAFE_NO_PAD.decode(value).unwrap();
-    bytes[17..bytes.len() - 32].to_vec()
 }
 
 /// The behaviours every store shares, as one module of tests per store.
@@ -239,6 +286,26 @@ macro_rules! suite {
             }
 
             #[rocket::async_test]
+            async fn clear_retires_the_session_and_what_follows_starts_a_new_one() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let after = get(&client, "/logout", Some(&cookie)).await.value();
+                assert_ne!(cookie_payload(&after), cookie_payload(&cookie));
+                let read = read_session(&client, &after).await;
+                assert!(read.starts_with("user=None"), "{read}");
+                if backend.is_server_side() {
+                    assert_eq!(backend.records().await, Some(1), "only the new session");
+                    let old = read_session(&client, &cookie).await;
+                    assert!(old.ends_with("new=true"), "the old id loads nothing: {old}");
+                }
+                assert_eq!(
+                    get(&client, "/flash", Some(&after)).await.body,
+                    r#"["bye"]"#
+                );
+            }
+
+            #[rocket::async_test]
             async fn permanent_sessions_refresh() {
                 let client = backend().client(&[]).await;
                 let cookie = get(&client, "/permanent/true", None).await.value();
@@ -291,11 +358,12 @@ macro_rules! suite {
 
             #[rocket::async_test]
             async fn idle_sessions_expire() {
+                let clock = ManualClock::new();
                 let client = backend()
-                    .client(&[("idle_timeout", Value::from(1u64))])
+                    .clocked_client(&clock, &[("idle_timeout", Value::from(600u64))])
                     .await;
                 let cookie = get(&client, "/login/ada", None).await.value();
-                rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+                clock.advance(Duration::from_secs(601));
                 assert!(read_session(&client, &cookie).await.ends_with("new=true"));
             }
 
@@ -506,7 +574,7 @@ async fn futures_join_all<F: std::future::Future>(
 #[rocket::async_test]
 async fn redis_ttl_is_set_and_refreshed() {
     let backend = Backend::redis();
-    let Backend::Redis { url, prefix } = &backend else {
+    let Backend::Redis { url, prefix, .. } = &backend else {
         unreachable!()
     };
     let client = backend.client(&[("max_age", Value::from(100u64))]).await;
@@ -519,13 +587,12 @@ async fn redis_ttl_is_set_and_refreshed() {
         .remove(0);
     let first: i64 = con.pttl(&key).await.unwrap();
     assert!((98_000..=100_000).contains(&first), "{first}");
-    rocket::tokio::time::sleep(Duration::from_millis(1500)).await;
-    let aged: i64 = con.pttl(&key).await.unwrap();
-    assert!(aged <= 98_600, "{aged}");
+    // Age the record by 60 s without waiting for them.
+    let _: bool = con.pexpire(&key, 40_000).await.unwrap();
     // A permanent session with refresh_each_request: reading refreshes the TTL.
     get(&client, "/read", Some(&cookie)).await;
     let refreshed: i64 = con.pttl(&key).await.unwrap();
-    assert!(refreshed > aged + 1000, "{aged} -> {refreshed}");
+    assert!((98_000..=100_000).contains(&refreshed), "{refreshed}");
 }
 
 /// A private `redis-server` on a free port, so that the test can stop and restart it.
@@ -589,38 +656,85 @@ impl Drop for PrivateRedis {
     }
 }
 
-#[rocket::async_test]
-async fn a_store_at_a_closed_port_gives_503s_with_a_clear_log() {
-    let closed = TcpListener::bind("127.0.0.1:0")
+#[rocket::catch(503)]
+fn unavailable() -> &'static str {
+    "the app's own 503 page"
+}
+
+/// A free loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let fairing =
-        Keepsake::with_store(RedisStore::new(&format!("redis://127.0.0.1:{closed}")).unwrap());
-    let client = client(app_with(fairing, &[])).await;
+        .port()
+}
+
+#[rocket::async_test]
+async fn a_store_at_a_closed_port_gives_503s_with_a_clear_log() {
+    let url = format!("redis://127.0.0.1:{}", closed_port());
+    let fairing = Keepsake::with_store(RedisStore::new(&url).unwrap());
+    let rocket = app_with(fairing, &[])
+        .mount("/", routes![flash_push])
+        .register("/", rocket::catchers![unavailable]);
+    let client = client(rocket).await;
     // A session cookie from a working store with the same secret makes the guard load.
     let cookie = get(&Backend::memory().client(&[]).await, "/login/ada", None)
         .await
         .value();
     take_logs();
-    assert_eq!(
-        get(&client, "/read", Some(&cookie)).await.status,
-        Status::ServiceUnavailable
-    );
-    // Without a cookie nothing is loaded, but the write cannot be saved.
-    let write = get(&client, "/login/ada", None).await;
-    assert_eq!(write.status, Status::ServiceUnavailable);
-    assert!(write.set_cookies.is_empty());
+    // A failed load, a failed save, and a failed load for a flash: each goes through
+    // the app's catcher, and Shield's headers are there.
+    for (path, cookie) in [
+        ("/read", Some(cookie.as_str())),
+        ("/login/ada", None),
+        ("/flash/hello", Some(cookie.as_str())),
+    ] {
+        let reply = get(&client, path, cookie).await;
+        assert_eq!(reply.status, Status::ServiceUnavailable, "{path}");
+        assert_eq!(reply.body, "the app's own 503 page", "{path}");
+        assert_eq!(
+            reply.header("X-Content-Type-Options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert!(reply.set_cookies.is_empty(), "{path}");
+    }
     let logs = take_logs();
+    let failures: Vec<&String> = logs
+        .iter()
+        .filter(|(level, _)| *level == log::Level::Error)
+        .map(|(_, m)| m)
+        .collect();
     assert!(
-        logs.iter()
-            .any(|(level, m)| *level == log::Level::Error
-                && m.contains("session store `redis` failed")),
+        failures
+            .iter()
+            .any(|m| m.contains("session store `redis` failed")),
         "{logs:?}"
     );
+    for message in failures {
+        let cause = "Connection refused";
+        assert!(
+            message.matches(cause).count() <= 1,
+            "the cause once: {message}"
+        );
+    }
     // A route without a session guard is not affected.
     assert_eq!(get(&client, "/none", None).await.status, Status::Ok);
+}
+
+#[rocket::async_test]
+async fn a_failed_save_without_a_catcher_gets_rockets_default_page_with_shield_headers() {
+    let url = format!("redis://127.0.0.1:{}", closed_port());
+    let client = client(app_with(
+        Keepsake::with_store(RedisStore::new(&url).unwrap()),
+        &[],
+    ))
+    .await;
+    let reply = get(&client, "/login/ada", None).await;
+    assert_eq!(reply.status, Status::ServiceUnavailable);
+    assert!(reply.body.contains("503"), "{}", reply.body);
+    assert_eq!(reply.header("X-Frame-Options"), Some("SAMEORIGIN"));
 }
 
 #[rocket::async_test]

@@ -1,6 +1,7 @@
 //! The typed input of `#[flash]`, borrowing the syn tree.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::{Fields, Ident, Item, ItemEnum};
 
 use super::attr;
@@ -59,7 +60,8 @@ impl<'a> Input<'a> {
                 let category = match attr::category(cx, &variant.attrs) {
                     Some(lit) => (lit.value(), lit.span()),
                     None => (
-                        variant.ident.to_string().to_lowercase(),
+                        // `r#Type` is the category `type`.
+                        variant.ident.unraw().to_string().to_lowercase(),
                         variant.ident.span(),
                     ),
                 };

@@ -49,11 +49,11 @@ impl<'a> Input<'a> {
             }
         };
         if !node.generics.params.is_empty() {
+            // Reported, and the fields are still read, so that their mistakes show too.
             cx.error_spanned_by(
                 &node.generics,
                 "`#[derive(Session)]` does not support generic or lifetime parameters; a session view owns its values",
             );
-            return None;
         }
         let fields = fields
             .named
@@ -75,11 +75,6 @@ impl<'a> Input<'a> {
     /// The fields kept in the record, in order.
     pub(crate) fn stored(&self) -> impl Iterator<Item = &Field<'a>> {
         self.fields.iter().filter(|f| f.attrs.skip.is_none())
-    }
-
-    /// Whether some field falls back on the struct's own `Default`.
-    pub(crate) fn needs_struct_default(&self) -> bool {
-        self.fields.iter().any(|f| f.attrs.default.is_none())
     }
 }
 

@@ -13,13 +13,18 @@ pub(crate) fn expand(node: &DeriveInput, errors: syn::Error) -> TokenStream {
     let ident = &node.ident;
     quote! {
         #errors
-        #[automatically_derived]
-        impl ::rocket_keepsake::__private::SessionView for #ident {
-            const KEYS: &'static [&'static str] = &[];
-            fn load(_: &mut ::rocket_keepsake::__private::FieldReader<'_>) -> Self {
-                ::core::unimplemented!()
+        const _: () = {
+            #[automatically_derived]
+            impl ::rocket_keepsake::__private::Sealed for #ident {}
+
+            #[automatically_derived]
+            impl ::rocket_keepsake::__private::SessionView for #ident {
+                const KEYS: &'static [&'static str] = &[];
+                fn load(_: &mut ::rocket_keepsake::__private::FieldReader<'_>) -> Self {
+                    ::core::unimplemented!()
+                }
+                fn encode(&self, _: &mut ::rocket_keepsake::__private::FieldEncoder<'_>) {}
             }
-            fn encode(&self, _: &mut ::rocket_keepsake::__private::FieldEncoder<'_>) {}
-        }
+        };
     }
 }

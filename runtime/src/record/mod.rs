@@ -5,6 +5,7 @@ mod entries;
 use std::collections::BTreeSet;
 
 use self::entries::Entries;
+use crate::error::SaveError;
 use crate::store::{Changes, Fields, SessionId};
 
 /// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
@@ -45,21 +46,33 @@ pub(crate) struct Record {
     /// Keys this request set or removed: what a server-side store writes back.
     changed: BTreeSet<String>,
     /// Unix seconds at which the session was first created.
-    pub(crate) created: u64,
-    /// No valid session arrived with the request.
-    pub(crate) is_new: bool,
-    /// Send the cookie even when nothing changed: it was signed by a fallback key.
-    pub(crate) reissue: bool,
-    /// `cycle_id()` was called: a new id (server stores) or a re-signed cookie.
-    pub(crate) cycle: bool,
-    /// The id of the record in a server-side store; `None` until it is first saved.
-    pub(crate) id: Option<SessionId>,
-    /// `clear()` was called in this request.
-    pub(crate) cleared: bool,
+    created: u64,
+    lifecycle: Lifecycle,
     /// Why this request's changes cannot be saved; the response becomes a 500.
-    pub(crate) failure: Option<String>,
+    failure: Option<SaveError>,
     /// The decoded `_flashes`, once a request touched them; written back by `flush`.
     flashes: Option<Flashes>,
+}
+
+/// Where a record came from, and what this request did to the session it belongs to.
+/// It moves only forward: `New`/`Loaded` → `Renewed` (`cycle_id()`) → `Purged` (`clear()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// No valid session arrived: nothing is stored for it yet.
+    New,
+    /// Loaded from the client's cookie (`id: None`) or from a store under `id`.
+    Loaded {
+        id: Option<SessionId>,
+        /// Verified by a fallback key: re-sign with the current key.
+        rotated: bool,
+    },
+    /// `cycle_id()`: re-issue the session, moved from `from` to a new id (server
+    /// stores) or re-signed (the cookie store, `from: None`).
+    Renewed { from: Option<SessionId> },
+    /// `clear()`: the session that arrived is over, and `retired` (its id in a
+    /// store) must load nothing any more. Whatever the request writes after the
+    /// clear starts a new session, under a new id.
+    Purged { retired: Option<SessionId> },
 }
 
 #[derive(Debug)]
@@ -75,25 +88,23 @@ impl Record {
             entries: Entries::default(),
             changed: BTreeSet::new(),
             created: now,
-            is_new: true,
-            reissue: false,
-            cycle: false,
-            id: None,
-            cleared: false,
+            lifecycle: Lifecycle::New,
             failure: None,
             flashes: None,
         }
     }
 
-    /// The record a client sent, from its verified JSON payload.
+    /// The record a client sent, from its verified JSON payload; `rotated` if it was
+    /// verified by a fallback key.
     pub(crate) fn from_json(
         payload: impl Into<Vec<u8>>,
         created: u64,
+        rotated: bool,
     ) -> Result<Record, BadPayload> {
         let text = String::from_utf8(payload.into())?;
         Ok(Record {
             entries: Entries::parse(text)?,
-            is_new: false,
+            lifecycle: Lifecycle::Loaded { id: None, rotated },
             ..Record::new(created)
         })
     }
@@ -104,6 +115,7 @@ impl Record {
         id: SessionId,
         fields: Fields,
         created: u64,
+        rotated: bool,
     ) -> Result<Record, BadPayload> {
         let entries = fields.into_iter().filter_map(|(key, value)| match is_json(&value) {
             Ok(()) => Some((key, value.into_boxed_str())),
@@ -114,16 +126,65 @@ impl Record {
         });
         Ok(Record {
             entries: Entries::from_owned(entries)?,
-            is_new: false,
-            id: Some(id),
+            lifecycle: Lifecycle::Loaded {
+                id: Some(id),
+                rotated,
+            },
             ..Record::new(created)
         })
     }
 
+    pub(crate) fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// Unix seconds at which the session began.
+    pub(crate) fn created(&self) -> u64 {
+        self.created
+    }
+
+    /// Whether this request holds a session that did not arrive with it: none valid
+    /// arrived, or `clear()` ended the one that did.
+    pub(crate) fn is_new(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::New | Lifecycle::Purged { .. })
+    }
+
+    /// Re-issues the session (`cycle_id()`). A new or cleared session gets a new id
+    /// anyway.
+    pub(crate) fn renew(&mut self) {
+        if let Lifecycle::Loaded { id, .. } = &mut self.lifecycle {
+            self.lifecycle = Lifecycle::Renewed { from: id.take() };
+        }
+    }
+
+    /// The reason this request's changes cannot be saved, if any.
+    pub(crate) fn take_failure(&mut self) -> Option<SaveError> {
+        self.failure.take()
+    }
+
+    /// Remembers the first reason this request's changes cannot be saved.
+    pub(crate) fn fail(&mut self, failure: SaveError) {
+        self.failure.get_or_insert(failure);
+    }
+
+    /// Every key with its value, for a write that starts the record afresh.
+    pub(crate) fn all_changes(&self) -> Changes {
+        Changes {
+            create: true,
+            set: self
+                .entries
+                .iter()
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .collect(),
+            removed: Vec::new(),
+        }
+    }
+
     /// What this request changed, for a server-side store.
     pub(crate) fn changes(&self) -> Changes {
+        let create = matches!(self.lifecycle, Lifecycle::New | Lifecycle::Purged { .. });
         let mut changes = Changes {
-            create: self.id.is_none(),
+            create,
             ..Changes::default()
         };
         for key in &self.changed {
@@ -171,7 +232,8 @@ impl Record {
         }
     }
 
-    /// Empties the record.
+    /// Empties the record and ends its session: what is written after this starts a
+    /// new one.
     pub(crate) fn clear(&mut self) {
         // Removed key by key, like any removal: the loaded text stays, so that other
         // views still compare with what they loaded and do not write it back.
@@ -180,7 +242,13 @@ impl Record {
             self.remove(&key);
         }
         self.flashes = None;
-        self.cleared = true;
+        let retired = match std::mem::replace(&mut self.lifecycle, Lifecycle::New) {
+            Lifecycle::New => None,
+            Lifecycle::Loaded { id, .. } => id,
+            Lifecycle::Renewed { from } => from,
+            Lifecycle::Purged { retired } => retired,
+        };
+        self.lifecycle = Lifecycle::Purged { retired };
     }
 
     /// The pending flash messages, decoded on first use.
@@ -235,9 +303,21 @@ impl Record {
         } else {
             match serde_json::to_string(&flashes.entries) {
                 Ok(json) => self.set(FLASHES_KEY, json.into_boxed_str()),
-                Err(e) => self.failure = Some(format!("flash messages cannot be saved: {e}")),
+                Err(e) => self.fail(SaveError::Flashes(e)),
             }
         }
+    }
+
+    /// Drops the oldest pending flash message and writes the rest back; `false` when
+    /// none is pending.
+    pub(crate) fn drop_oldest_flash(&mut self) -> bool {
+        let flashes = self.flashes_mut();
+        if flashes.is_empty() {
+            return false;
+        }
+        flashes.remove(0);
+        self.flush();
+        true
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -285,14 +365,14 @@ mod tests {
     #[test]
     fn unknown_keys_round_trip_verbatim() {
         let json = br#"{"_flashes":[["info","hi"]],"x":{"deep":[1,2.5,"\u00e9"]}}"#;
-        let record = Record::from_json(json, 5).unwrap();
+        let record = Record::from_json(json, 5, false).unwrap();
         assert_eq!(record.to_json(), json.to_vec());
-        assert!(!record.is_new && !record.is_modified());
+        assert!(!record.is_new() && !record.is_modified());
     }
 
     #[test]
     fn same_value_is_no_change() {
-        let mut record = Record::from_json(br#"{"a":1}"#, 0).unwrap();
+        let mut record = Record::from_json(br#"{"a":1}"#, 0, false).unwrap();
         record.set("a", raw("1"));
         record.remove("missing");
         assert!(!record.is_modified());
@@ -307,12 +387,12 @@ mod tests {
         record.set_permanent(true);
         assert!(record.is_permanent() && record.is_modified());
         record.clear();
-        assert!(record.is_empty() && record.cleared && !record.is_permanent());
+        assert!(record.is_empty() && record.is_new() && !record.is_permanent());
     }
 
     #[test]
     fn flashes_decode_once_and_flush_only_when_changed() {
-        let mut record = Record::from_json(br#"{"_flashes":[["info","hi"]]}"#, 0).unwrap();
+        let mut record = Record::from_json(br#"{"_flashes":[["info","hi"]]}"#, 0, false).unwrap();
         assert_eq!(record.flashes().len(), 1);
         record.flush();
         assert!(!record.is_modified());
@@ -340,14 +420,75 @@ mod tests {
 
     #[test]
     fn largest_keys_first() {
-        let record = Record::from_json(br#"{"a":"xxxxxxxx","bb":1,"c":"xxxx"}"#, 0).unwrap();
+        let record = Record::from_json(br#"{"a":"xxxxxxxx","bb":1,"c":"xxxx"}"#, 0, false).unwrap();
         assert_eq!(record.largest_keys(2), vec![("a", 11), ("c", 7)]);
     }
 
     #[test]
     fn non_object_payloads_are_errors() {
         for bad in [&b"[]"[..], b"null", b"{", b"\xff", b"{\"a\":}"] {
-            assert!(Record::from_json(bad, 0).is_err());
+            assert!(Record::from_json(bad, 0, false).is_err());
         }
+    }
+
+    fn id() -> SessionId {
+        SessionId::generate().unwrap()
+    }
+
+    #[test]
+    fn the_lifecycle_moves_forward_only() {
+        let id = id();
+        let stored = || Record::from_fields(id.clone(), Fields::new(), 0, false).unwrap();
+        let mut record = stored();
+        assert!(!record.is_new());
+        record.renew();
+        assert_eq!(
+            record.lifecycle(),
+            &Lifecycle::Renewed {
+                from: Some(id.clone())
+            }
+        );
+        record.clear();
+        assert_eq!(
+            record.lifecycle(),
+            &Lifecycle::Purged {
+                retired: Some(id.clone())
+            }
+        );
+        assert!(record.is_new(), "a cleared session is a new one");
+        record.renew();
+        assert!(matches!(record.lifecycle(), Lifecycle::Purged { .. }));
+        let mut fresh = Record::new(0);
+        fresh.renew();
+        assert_eq!(
+            fresh.lifecycle(),
+            &Lifecycle::New,
+            "a new session needs no renewal"
+        );
+        let mut loaded = stored();
+        loaded.set("a", raw("1"));
+        assert!(!loaded.changes().create, "an update never recreates");
+        loaded.clear();
+        loaded.set("a", raw("2"));
+        assert_eq!(
+            loaded.all_changes(),
+            Changes {
+                create: true,
+                set: vec![("a".into(), "2".into())],
+                removed: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn dropping_the_oldest_flash_writes_the_rest_back() {
+        let mut record = Record::new(0);
+        record.push_flash("info", "one".into());
+        record.push_flash("info", "two".into());
+        assert!(record.drop_oldest_flash());
+        assert_eq!(record.get(FLASHES_KEY), Some(r#"[["info","two"]]"#));
+        assert!(record.drop_oldest_flash());
+        assert!(!record.drop_oldest_flash());
+        assert!(record.is_empty());
     }
 }

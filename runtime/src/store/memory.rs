@@ -24,12 +24,13 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: HashMap<SessionId, Record>,
+    records: HashMap<SessionId, Stored>,
     writes_since_sweep: usize,
 }
 
+/// One session's fields and when they expire.
 #[derive(Debug)]
-struct Record {
+struct Stored {
     fields: Fields,
     expires: Instant,
 }
@@ -60,7 +61,7 @@ impl MemoryStore {
 
 impl Inner {
     /// The live record under `id`; an expired one is removed.
-    fn live(&mut self, id: &SessionId, now: Instant) -> Option<&mut Record> {
+    fn live(&mut self, id: &SessionId, now: Instant) -> Option<&mut Stored> {
         if self.records.get(id).is_some_and(|r| r.expires <= now) {
             self.records.remove(id);
         }
@@ -96,7 +97,7 @@ impl SessionStore for MemoryStore {
         let expires = now + ttl;
         let record = match inner.live(id, now) {
             Some(record) => record,
-            None if changes.create => inner.records.entry(id.clone()).or_insert(Record {
+            None if changes.create => inner.records.entry(id.clone()).or_insert(Stored {
                 fields: Fields::new(),
                 expires,
             }),
@@ -130,7 +131,9 @@ impl SessionStore for MemoryStore {
         if inner.live(from, now).is_none() {
             return Ok(Saved::Gone);
         }
-        let mut record = inner.records.remove(from).expect("checked live above");
+        let Some(mut record) = inner.records.remove(from) else {
+            return Ok(Saved::Gone);
+        };
         record.expires = now + ttl;
         inner.records.insert(to.clone(), record);
         inner.wrote(now);

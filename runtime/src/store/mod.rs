@@ -81,27 +81,68 @@ pub enum Saved {
     Gone,
 }
 
-/// A store failed: unreachable, timed out, or answered with an error. Requests that
-/// need the store then fail with `503 Service Unavailable`; nothing is reported as
-/// saved that was not.
+/// A store failed: unreachable, timed out, answered with an error, or holds a record
+/// that cannot be read. Requests that need the store then fail with
+/// `503 Service Unavailable`, except for an unreadable record, which is deleted and
+/// replaced by a fresh session; nothing is reported as saved that was not.
 #[derive(Debug, thiserror::Error)]
-#[error("session store `{store}` failed")]
+#[error("session store `{store}` {}", .kind.what())]
 pub struct StoreError {
     store: &'static str,
+    kind: StoreErrorKind,
     #[source]
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// What kind of failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// Unreachable, or answered with an error: nothing was done.
+    Unavailable,
+    /// No answer in time. A write may still have been applied when the store
+    /// resumes: the response is a 503 that says the session "may not have been saved".
+    TimedOut,
+    /// The record exists but is not a session record (wrong type, not UTF-8): the
+    /// fairing deletes it and the client starts a fresh session, as with a bad cookie.
+    Unreadable,
+}
+
+impl StoreErrorKind {
+    fn what(self) -> &'static str {
+        match self {
+            StoreErrorKind::Unavailable => "failed",
+            StoreErrorKind::TimedOut => "timed out",
+            StoreErrorKind::Unreadable => "holds a record that cannot be read",
+        }
+    }
+}
+
 impl StoreError {
-    /// Wraps the cause of a failure of the store called `store`.
+    /// Wraps the cause of a failure of the store called `store`: it is unavailable.
     pub fn new(
         store: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> StoreError {
+        StoreError::of_kind(store, StoreErrorKind::Unavailable, source)
+    }
+
+    /// A failure of the given kind.
+    pub fn of_kind(
+        store: &'static str,
+        kind: StoreErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
         StoreError {
             store,
+            kind,
             source: source.into(),
         }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 }
 

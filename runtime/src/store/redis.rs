@@ -6,7 +6,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, RedisError, Script};
 use rocket::tokio::sync::OnceCell;
 
-use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
 /// Applies one request's changes atomically: refuses to recreate a record that is
 /// gone (unless creating), writes and deletes only the changed fields, sets the TTL.
@@ -40,6 +40,11 @@ return 1
 /// one atomic step, and never recreates a session another request deleted or
 /// renamed. The connection is made on first use and remade after it drops; while
 /// Redis is unreachable, requests that need it get `503 Service Unavailable`.
+///
+/// Each command waits at most 2 seconds. A write that times out is answered with a
+/// 503 and logged as "may not have been saved": Redis may still apply it when it
+/// resumes. A key that is not a session hash (another type, or a value that is not
+/// UTF-8) is deleted, and the client starts a fresh session.
 ///
 /// ```rust
 /// use rocket_keepsake::{store::RedisStore, Keepsake};
@@ -109,8 +114,24 @@ impl RedisStore {
     }
 }
 
+/// A Redis error as a store error: a timeout may have been applied, a key of the
+/// wrong type is an unreadable record, anything else means Redis is unavailable.
 fn failed(error: RedisError) -> StoreError {
-    StoreError::new("redis", error)
+    let kind = if error.is_timeout() {
+        StoreErrorKind::TimedOut
+    } else if error.code() == Some("WRONGTYPE") {
+        StoreErrorKind::Unreadable
+    } else {
+        StoreErrorKind::Unavailable
+    };
+    StoreError::of_kind("redis", kind, error)
+}
+
+/// A stored value that is not UTF-8 text, so not one a session writes.
+#[derive(Debug, thiserror::Error)]
+#[error("the value of field `{field}` is not UTF-8")]
+struct NotUtf8 {
+    field: String,
 }
 
 fn millis(ttl: Duration) -> u64 {
@@ -128,12 +149,27 @@ fn saved(applied: i64) -> Saved {
 #[rocket::async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
-        let fields: Fields = self
+        let raw: Vec<(Vec<u8>, Vec<u8>)> = self
             .connection()
             .await?
             .hgetall(self.key(id))
             .await
             .map_err(failed)?;
+        let mut fields = Fields::with_capacity(raw.len());
+        for (field, value) in raw {
+            let field = String::from_utf8_lossy(&field).into_owned();
+            match String::from_utf8(value) {
+                Ok(value) => fields.insert(field, value),
+                Err(_) => {
+                    let cause = NotUtf8 { field };
+                    return Err(StoreError::of_kind(
+                        "redis",
+                        StoreErrorKind::Unreadable,
+                        cause,
+                    ));
+                }
+            };
+        }
         Ok(Some(fields).filter(|f| !f.is_empty()))
     }
 

@@ -9,6 +9,7 @@ use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::request::{FromRequest, Outcome};
 use rocket::{get, routes, Build, Request, Rocket};
+pub use rocket_keepsake::ManualClock;
 use rocket_keepsake::{Keepsake, Session};
 
 /// A fixed `secret_key`, so that two instances verify each other's cookies.
@@ -234,6 +235,11 @@ pub fn app(keepsake: &[(&str, Value)]) -> Rocket<Build> {
     app_with(Keepsake::fairing(), keepsake)
 }
 
+/// The test app on the signed cookie, with time read from `clock`.
+pub fn clocked_app(clock: &ManualClock, keepsake: &[(&str, Value)]) -> Rocket<Build> {
+    app_with(Keepsake::fairing().with_clock(clock.clone()), keepsake)
+}
+
 /// The test app with the given fairing (and so store), configured by `keepsake`.
 pub fn app_with(fairing: Keepsake, keepsake: &[(&str, Value)]) -> Rocket<Build> {
     rocket::custom(figment(SECRET, keepsake))
@@ -247,6 +253,20 @@ pub async fn client(rocket: Rocket<Build>) -> Client {
     Client::untracked(rocket).await.expect("valid rocket")
 }
 
+/// The id (or record) bytes a session cookie carries, without the stamps and tag.
+pub fn cookie_payload(value: &str) -> Vec<u8> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .expect("a session cookie is URL-safe base64");
+    bytes[17..bytes.len() - 32].to_vec()
+}
+
+/// The record a signed session cookie carries, as JSON text.
+pub fn cookie_json(value: &str) -> String {
+    String::from_utf8(cookie_payload(value)).expect("the record is UTF-8")
+}
+
 /// What a test looks at in a response.
 #[derive(Debug)]
 pub struct Reply {
@@ -255,6 +275,8 @@ pub struct Reply {
     /// Every `Set-Cookie` for the session cookie.
     pub set_cookies: Vec<Cookie<'static>>,
     pub vary: Vec<String>,
+    /// Every header, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -271,6 +293,14 @@ impl Reply {
     /// The value of the one session cookie set; panics when none was.
     pub fn value(&self) -> String {
         self.cookie().expect("a session cookie").value().to_owned()
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn varies_on_cookie(&self) -> bool {
@@ -308,12 +338,18 @@ async fn reply(response: LocalResponse<'_>, name: &str) -> Reply {
         .filter(|c| c.name() == name)
         .collect();
     let vary = response.headers().get("Vary").map(str::to_owned).collect();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|h| (h.name().to_string(), h.value().to_string()))
+        .collect();
     let body = response.into_string().await.unwrap_or_default();
     Reply {
         status,
         body,
         set_cookies,
         vary,
+        headers,
     }
 }
 

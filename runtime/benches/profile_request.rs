@@ -5,7 +5,7 @@ use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_keepsake::{Keepsake, Session};
 
-#[path = "../benches/fixture/mod.rs"]
+#[path = "fixture/mod.rs"]
 mod fixture;
 
 use fixture::Profile;

@@ -2,9 +2,9 @@
 //! `perf`: `profile_decode` (ours) or `profile_decode floor`; `N` sets the count.
 use base64::Engine;
 use hmac::Mac;
-use rocket_keepsake::__bench::{CookieCodec, SessionRecord};
+use rocket_keepsake::bench::{CookieCodec, SessionRecord};
 
-#[path = "../benches/fixture/mod.rs"]
+#[path = "fixture/mod.rs"]
 mod fixture;
 
 fn main() {

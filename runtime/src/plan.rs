@@ -1,0 +1,458 @@
+//! The save decision: what a response must do about the session, as a pure function
+//! of the record, the configuration, whether a cookie arrived, and the time.
+//!
+//! Flask's rules, and keepsake's on top: a cookie is sent when the record was
+//! modified, or is permanent with `refresh_each_request`, or must be re-signed (a
+//! fallback key verified it, `cycle_id()`, an `idle_timeout` to renew); it is deleted
+//! when a session that arrived was emptied; a cookie over 4096 bytes drops the oldest
+//! pending flashes until it fits, and is a 500 if it does not fit without any.
+
+use std::time::Duration;
+
+use crate::codec::{Format, Stamp, MAX_COOKIE_LEN};
+use crate::config::Config;
+use crate::error::{LargestKeys, SaveError};
+use crate::record::{Lifecycle, Record};
+use crate::store::{Changes, SessionId};
+
+/// What [`plan`] needs to know of the fairing.
+pub(crate) struct Rules<'a> {
+    pub(crate) config: &'a Config,
+    /// Seals the record for the cookie store (unused by server-side stores).
+    pub(crate) format: &'a Format,
+    /// Records live in a server-side store; the cookie holds a signed id.
+    pub(crate) server_side: bool,
+}
+
+/// What a response must do about the session.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    Nothing,
+    /// The changes cannot be saved: a 500, with this logged.
+    Fail(SaveError),
+    /// Delete the cookie, and the stored record if there is one.
+    Remove {
+        stored: Option<SessionId>,
+    },
+    /// Send this sealed record as the cookie.
+    Cookie {
+        value: String,
+        life: CookieLife,
+        /// How many of the oldest pending flashes were dropped to make it fit.
+        dropped_flashes: usize,
+    },
+    /// Write to the store, then send a cookie sealing the id the record lives under.
+    Store {
+        write: Write,
+        stamp: Stamp,
+        life: CookieLife,
+    },
+}
+
+/// One request's write to a server-side store.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Write {
+    pub(crate) target: Target,
+    pub(crate) changes: Changes,
+    pub(crate) ttl: Duration,
+}
+
+/// Which record a store write goes to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A new record under a new id.
+    Create,
+    /// The record under this id; it is not recreated if it is gone.
+    Update(SessionId),
+    /// Move the record under `from` to a new id first (`cycle_id()`).
+    Rename { from: SessionId },
+    /// Delete the record under `retired` (`clear()`), then create a new one.
+    Replace { retired: SessionId },
+}
+
+/// How long the browser keeps the cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieLife {
+    /// Until the browser closes: neither `Expires` nor `Max-Age`.
+    Browser,
+    /// `max_age`: both `Expires` and `Max-Age`.
+    Permanent,
+}
+
+impl CookieLife {
+    fn of(permanent: bool) -> CookieLife {
+        if permanent {
+            CookieLife::Permanent
+        } else {
+            CookieLife::Browser
+        }
+    }
+}
+
+/// Decides what the response does about `record`, at `now` (unix seconds).
+pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now: u64) -> Plan {
+    record.flush();
+    if let Some(failure) = record.take_failure() {
+        return Plan::Fail(failure);
+    }
+    let config = rules.config;
+    let purged = matches!(record.lifecycle(), Lifecycle::Purged { .. });
+    if record.is_empty() {
+        if had_cookie && (record.is_modified() || purged) {
+            let stored = match record.lifecycle() {
+                Lifecycle::Loaded { id, .. } => id.clone(),
+                Lifecycle::Renewed { from } => from.clone(),
+                Lifecycle::Purged { retired } => retired.clone(),
+                Lifecycle::New => None,
+            };
+            return Plan::Remove { stored };
+        }
+        return Plan::Nothing;
+    }
+    let permanent = record.is_permanent();
+    let send = match record.lifecycle() {
+        Lifecycle::Loaded { rotated, .. } => {
+            *rotated
+                || record.is_modified()
+                || (permanent && config.refresh_each_request)
+                || config.idle_timeout.is_some()
+        }
+        Lifecycle::New | Lifecycle::Renewed { .. } | Lifecycle::Purged { .. } => true,
+    };
+    if !send {
+        return Plan::Nothing;
+    }
+    // A cleared session that got new contents is a new session.
+    let created = if purged { now } else { record.created() };
+    let stamp = Stamp {
+        issued: now,
+        created,
+    };
+    let life = CookieLife::of(permanent);
+    if rules.server_side {
+        let (target, changes) = match record.lifecycle() {
+            Lifecycle::Loaded { id: Some(id), .. } => {
+                (Target::Update(id.clone()), record.changes())
+            }
+            Lifecycle::Renewed { from: Some(from) } => {
+                (Target::Rename { from: from.clone() }, record.changes())
+            }
+            Lifecycle::Purged {
+                retired: Some(retired),
+            } => (
+                Target::Replace {
+                    retired: retired.clone(),
+                },
+                record.all_changes(),
+            ),
+            _ => (Target::Create, record.all_changes()),
+        };
+        let write = Write {
+            target,
+            changes,
+            ttl: ttl(config, created, now),
+        };
+        return Plan::Store { write, stamp, life };
+    }
+    let mut dropped_flashes = 0;
+    loop {
+        let value = rules.format.seal(stamp, &record.to_json());
+        let size = config.cookie_name.len() + 1 + value.len();
+        if size <= MAX_COOKIE_LEN {
+            return Plan::Cookie {
+                value,
+                life,
+                dropped_flashes,
+            };
+        }
+        if !record.drop_oldest_flash() {
+            let largest = record
+                .largest_keys(3)
+                .into_iter()
+                .map(|(key, bytes)| (key.to_owned(), bytes))
+                .collect();
+            return Plan::Fail(SaveError::TooBig {
+                size,
+                largest: LargestKeys(largest),
+            });
+        }
+        dropped_flashes += 1;
+        if record.is_empty() {
+            return plan(record, rules, had_cookie, now);
+        }
+    }
+}
+
+/// How long a stored record lives unless refreshed: the idle timeout if set, else
+/// `max_age`, and never past the absolute timeout.
+pub(crate) fn ttl(config: &Config, created: u64, now: u64) -> Duration {
+    let ttl = config.idle_timeout.unwrap_or(config.max_age);
+    match config.absolute_timeout {
+        Some(absolute) => {
+            let lived = Duration::from_secs(now.saturating_sub(created));
+            ttl.min(absolute.saturating_sub(lived))
+                .max(Duration::from_secs(1))
+        }
+        None => ttl,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Purpose, Signed};
+    use crate::config::Secret;
+    use crate::store::Fields;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn format() -> Format {
+        Format::Signed(Signed::new(Purpose::Record, &Secret(vec![3; 32]), &[]))
+    }
+
+    fn loaded(json: &str) -> Record {
+        Record::from_json(json.as_bytes(), NOW - 100, false).unwrap()
+    }
+
+    fn stored(id: &SessionId, json: &[(&str, &str)]) -> Record {
+        let fields: Fields = json
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Record::from_fields(id.clone(), fields, NOW - 100, false).unwrap()
+    }
+
+    /// The plan's kind and its main facts, for a table of cases.
+    fn summary(plan: &Plan) -> String {
+        match plan {
+            Plan::Nothing => "nothing".into(),
+            Plan::Fail(e) => format!("fail: {e}"),
+            Plan::Remove { stored } => format!("remove stored={}", stored.is_some()),
+            Plan::Cookie {
+                life,
+                dropped_flashes,
+                ..
+            } => format!("cookie {life:?} dropped={dropped_flashes}"),
+            Plan::Store { write, life, .. } => {
+                let target = match write.target {
+                    Target::Create => "create",
+                    Target::Update(_) => "update",
+                    Target::Rename { .. } => "rename",
+                    Target::Replace { .. } => "replace",
+                };
+                format!("store {target} {life:?} create={}", write.changes.create)
+            }
+        }
+    }
+
+    fn run(mut record: Record, config: &Config, server_side: bool, had_cookie: bool) -> String {
+        let format = format();
+        let rules = Rules {
+            config,
+            format: &format,
+            server_side,
+        };
+        summary(&plan(&mut record, &rules, had_cookie, NOW))
+    }
+
+    #[test]
+    fn flasks_rules_for_the_cookie_store() {
+        let default = Config::default();
+        let no_refresh = Config {
+            refresh_each_request: false,
+            ..Config::default()
+        };
+        let idle = Config {
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..Config::default()
+        };
+        let modified = || {
+            let mut r = loaded(r#"{"a":1}"#);
+            r.set("a", "2".into());
+            r
+        };
+        let permanent = || loaded(r#"{"_permanent":true,"a":1}"#);
+        let emptied = || {
+            let mut r = loaded(r#"{"a":1}"#);
+            r.remove("a");
+            r
+        };
+        let cleared_new = || {
+            let mut r = Record::new(NOW);
+            r.clear();
+            r
+        };
+        let rotated = Record::from_json(&br#"{"a":1}"#[..], NOW, true).unwrap();
+        let mut renewed = loaded(r#"{"a":1}"#);
+        renewed.renew();
+        let cases: Vec<(&str, Record, &Config, bool, &str)> = vec![
+            ("untouched", loaded(r#"{"a":1}"#), &default, true, "nothing"),
+            (
+                "modified",
+                modified(),
+                &default,
+                true,
+                "cookie Browser dropped=0",
+            ),
+            (
+                "permanent, refreshed",
+                permanent(),
+                &default,
+                true,
+                "cookie Permanent dropped=0",
+            ),
+            (
+                "permanent, no refresh",
+                permanent(),
+                &no_refresh,
+                true,
+                "nothing",
+            ),
+            (
+                "idle renewal",
+                loaded(r#"{"a":1}"#),
+                &idle,
+                true,
+                "cookie Browser dropped=0",
+            ),
+            ("emptied", emptied(), &default, true, "remove stored=false"),
+            (
+                "emptied, no cookie came",
+                emptied(),
+                &default,
+                false,
+                "nothing",
+            ),
+            (
+                "cleared a bad cookie",
+                cleared_new(),
+                &default,
+                true,
+                "remove stored=false",
+            ),
+            (
+                "cleared with no cookie",
+                cleared_new(),
+                &default,
+                false,
+                "nothing",
+            ),
+            (
+                "new and empty",
+                Record::new(NOW),
+                &default,
+                false,
+                "nothing",
+            ),
+            (
+                "fallback key re-signs",
+                rotated,
+                &default,
+                true,
+                "cookie Browser dropped=0",
+            ),
+            (
+                "cycle_id re-signs",
+                renewed,
+                &default,
+                true,
+                "cookie Browser dropped=0",
+            ),
+        ];
+        for (name, record, config, had_cookie, expected) in cases {
+            assert_eq!(run(record, config, false, had_cookie), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn server_side_writes_name_their_target() {
+        let config = Config::default();
+        let id = SessionId::generate().unwrap();
+        let mut update = stored(&id, &[("a", "1")]);
+        update.set("a", "2".into());
+        let mut rename = stored(&id, &[("a", "1")]);
+        rename.renew();
+        let mut replace = stored(&id, &[("user", "\"ada\"")]);
+        replace.clear();
+        replace.push_flash("info", "logged out".into());
+        let mut cleared = stored(&id, &[("a", "1")]);
+        cleared.clear();
+        let mut new = Record::new(NOW);
+        new.set("a", "1".into());
+        let cases = [
+            ("update", update, "store update Browser create=false"),
+            ("cycle_id", rename, "store rename Browser create=false"),
+            (
+                "write after clear",
+                replace,
+                "store replace Browser create=true",
+            ),
+            ("clear", cleared, "remove stored=true"),
+            ("new", new, "store create Browser create=true"),
+        ];
+        for (name, record, expected) in cases {
+            assert_eq!(run(record, &config, true, true), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_write_after_clear_is_a_new_session_with_only_the_new_keys() {
+        let config = Config::default();
+        let format = format();
+        let rules = Rules {
+            config: &config,
+            format: &format,
+            server_side: true,
+        };
+        let id = SessionId::generate().unwrap();
+        let mut record = stored(&id, &[("user", "\"ada\"")]);
+        record.clear();
+        record.push_flash("info", "bye".into());
+        let Plan::Store { write, stamp, .. } = plan(&mut record, &rules, true, NOW) else {
+            panic!("a store write")
+        };
+        assert_eq!(write.target, Target::Replace { retired: id });
+        assert_eq!(
+            write.changes.set,
+            [("_flashes".to_owned(), r#"[["info","bye"]]"#.to_owned())]
+        );
+        assert_eq!(stamp.created, NOW, "the new session starts now");
+    }
+
+    #[test]
+    fn oversize_drops_the_oldest_flashes_then_fails() {
+        let config = Config::default();
+        let mut flashed = loaded(r#"{"a":1}"#);
+        for i in 0..10 {
+            flashed.push_flash("info", format!("{i}{}", "x".repeat(400)));
+        }
+        let fits = run(flashed, &config, false, true);
+        assert!(fits.starts_with("cookie Browser dropped="), "{fits}");
+        let dropped: usize = fits.rsplit('=').next().unwrap().parse().unwrap();
+        assert!((2..=4).contains(&dropped), "{fits}");
+
+        let mut too_big = loaded(r#"{"a":1}"#);
+        too_big.set("big", format!("\"{}\"", "y".repeat(4000)).into());
+        too_big.push_flash("info", "hello".into());
+        let failed = run(too_big, &config, false, true);
+        assert!(
+            failed.starts_with("fail: session cookie would be"),
+            "{failed}"
+        );
+        assert!(failed.contains("`big` (4005 B)"), "{failed}");
+    }
+
+    #[test]
+    fn store_ttls_follow_idle_then_max_age_capped_by_absolute() {
+        let mut config = Config {
+            max_age: Duration::from_secs(1000),
+            ..Config::default()
+        };
+        assert_eq!(ttl(&config, NOW, NOW), Duration::from_secs(1000));
+        config.idle_timeout = Some(Duration::from_secs(60));
+        assert_eq!(ttl(&config, NOW, NOW), Duration::from_secs(60));
+        config.absolute_timeout = Some(Duration::from_secs(100));
+        assert_eq!(ttl(&config, NOW - 70, NOW), Duration::from_secs(30));
+        assert_eq!(ttl(&config, NOW - 500, NOW), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,223 @@
+//! What the fairing keeps in Rocket's managed state once ignited, and how a request's
+//! record is loaded with it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rocket::figment::{value::Value, Figment};
+use rocket::Request;
+
+use crate::clock::{unix_seconds, Clock};
+use crate::codec::{self, Format, Limits, Purpose, Signed};
+use crate::config::{BadKey, Config, ConfigError, Secret};
+use crate::error::{report, SessionError};
+use crate::record::Record;
+use crate::store::{SessionId, SessionStore, StoreErrorKind};
+
+/// Where records live.
+pub(crate) enum Backend {
+    /// In the cookie itself.
+    Cookie,
+    /// In a server-side store; the cookie holds a signed id.
+    Store(Arc<dyn SessionStore>),
+}
+
+/// The ignited fairing's state.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    /// Seals the cookie: the record itself, or a store's session id.
+    pub(crate) format: Format,
+    pub(crate) limits: Limits,
+    pub(crate) backend: Backend,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// A `Secure` cookie was already sent to a plain-http, non-loopback host, and
+    /// the warning about it logged.
+    pub(crate) warned_insecure: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn from_figment(
+        figment: &Figment,
+        store: Option<Arc<dyn SessionStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Shared, ConfigError> {
+        let config = Config::from_figment(figment)?;
+        let secret = match figment.find_value("secret_key") {
+            Ok(value) => Secret::from_value("secret_key", &value)?,
+            Err(_) => None,
+        };
+        let secret = match secret {
+            Some(secret) => secret,
+            None if figment.profile() == rocket::Config::DEBUG_PROFILE => {
+                log::warn!(
+                    target: "rocket_keepsake",
+                    "no `secret_key` configured: signing sessions with a random key, so they \
+                     will not survive a restart (this is refused outside the debug profile)"
+                );
+                Secret::generate().map_err(ConfigError::NoRandomKey)?
+            }
+            None => return Err(ConfigError::MissingSecret(figment.profile().to_string())),
+        };
+        let fallbacks = config
+            .fallback_keys
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let key = format!("keepsake.fallback_keys[{i}]");
+                Secret::from_value(&key, &Value::from(text.as_str()))?.ok_or(
+                    ConfigError::BadSecret {
+                        key,
+                        reason: BadKey::AllZero,
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (purpose, backend) = match store {
+            None => (Purpose::Record, Backend::Cookie),
+            Some(store) => (Purpose::SessionId, Backend::Store(store)),
+        };
+        let format = Format::Signed(Signed::new(purpose, &secret, &fallbacks));
+        let limits = Limits {
+            max_age: config.max_age,
+            idle: config.idle_timeout,
+            absolute: config.absolute_timeout,
+        };
+        Ok(Shared {
+            config,
+            format,
+            limits,
+            backend,
+            clock,
+            warned_insecure: AtomicBool::new(false),
+        })
+    }
+
+    /// Now, in unix seconds, by the fairing's clock.
+    pub(crate) fn now(&self) -> u64 {
+        unix_seconds(self.clock.now())
+    }
+
+    /// The record the request's cookie points to, or a fresh one. A cookie that does
+    /// not verify, has expired, or names an unknown id is not an error: it starts a
+    /// new session (which never adopts the client's id), and so does a stored record
+    /// that cannot be read (it is deleted). A store that fails is an error.
+    pub(crate) async fn load(&self, req: &Request<'_>) -> Result<Record, SessionError> {
+        let now = self.now();
+        let Some(cookie) = req.cookies().get(&self.config.cookie_name) else {
+            return Ok(Record::new(now));
+        };
+        let opened = match codec::open(&self.format, &self.limits, cookie.value(), now) {
+            Ok(opened) => opened,
+            Err(why) => return Ok(fresh(now, &why)),
+        };
+        let (created, rotated) = (opened.stamp.created, opened.rotated);
+        let store = match &self.backend {
+            Backend::Cookie => {
+                return Ok(match Record::from_json(opened.payload, created, rotated) {
+                    Ok(record) => record,
+                    Err(e) => fresh(now, &format_args!("cookie payload is not a record: {e}")),
+                })
+            }
+            Backend::Store(store) => store,
+        };
+        let Some(id) = SessionId::from_verified(opened.payload) else {
+            return Ok(fresh(now, &"cookie holds no session id"));
+        };
+        let unreadable = match store.load(&id).await {
+            Ok(Some(fields)) => match Record::from_fields(id.clone(), fields, created, rotated) {
+                Ok(record) => return Ok(record),
+                Err(e) => report(&e),
+            },
+            Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),
+            Err(e) if e.kind() == StoreErrorKind::Unreadable => report(&e),
+            Err(e) => {
+                log::error!(target: "rocket_keepsake", "cannot load the session: {}", report(&e));
+                return Err(SessionError::Store(Arc::new(e)));
+            }
+        };
+        log::warn!(
+            target: "rocket_keepsake",
+            "the stored session {id:?} cannot be read ({unreadable}); deleting it and starting \
+             a fresh session"
+        );
+        if let Err(e) = store.delete(&id).await {
+            log::warn!(target: "rocket_keepsake", "could not delete the unreadable session: {}", report(&e));
+        }
+        Ok(Record::new(now))
+    }
+
+    /// Warns, once per launch, when a `Secure` cookie goes to a browser that will drop
+    /// it: a plain-http request for a host that is not loopback.
+    pub(crate) fn warn_if_dropped_by_browsers(&self, req: &Request<'_>) {
+        if !self.config.secure
+            || req.rocket().config().tls_enabled()
+            || self.warned_insecure.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let behind_https = req
+            .headers()
+            .get_one("X-Forwarded-Proto")
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+        let Some(host) = req.host() else { return };
+        if behind_https || is_loopback(host.domain().as_str()) {
+            return;
+        }
+        if !self.warned_insecure.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                target: "rocket_keepsake",
+                "the session cookie is `Secure`, and this request came over plain http for \
+                 `{}`, which is not localhost: browsers will drop the cookie, so sessions (and \
+                 logins) will not stick; serve over HTTPS, or set `secure = false` under \
+                 `[debug.keepsake]` for development (logged once)",
+                host.domain()
+            );
+        }
+    }
+}
+
+/// Whether browsers treat `host` as a secure context over plain http.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A fresh session, for a cookie that could not be used; why is logged at debug.
+fn fresh(now: u64, why: &dyn fmt::Display) -> Record {
+    log::debug!(target: "rocket_keepsake", "starting a fresh session: {why}");
+    Record::new(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "app.localhost",
+            "127.0.0.1",
+            "127.3.4.5",
+            "[::1]",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "192.168.1.20",
+            "example.com",
+            "localhost.example.com",
+            "10.0.0.1",
+            "[::2]",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+}
