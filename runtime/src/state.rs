@@ -160,8 +160,15 @@ impl Shared {
             .headers()
             .get_one("X-Forwarded-Proto")
             .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
-        let Some(host) = req.host() else { return };
-        if behind_https || is_loopback(host.domain().as_str()) {
+        // Rocket sets `host()` from a served request; fall back on the header as sent.
+        let host = match req.host() {
+            Some(host) => host.domain().as_str().to_owned(),
+            None => match req.headers().get_one("Host") {
+                Some(header) => domain_of(header).to_owned(),
+                None => return,
+            },
+        };
+        if behind_https || is_loopback(&host) {
             return;
         }
         if !self.warned_insecure.swap(true, Ordering::Relaxed) {
@@ -171,9 +178,17 @@ impl Shared {
                  `{}`, which is not localhost: browsers will drop the cookie, so sessions (and \
                  logins) will not stick; serve over HTTPS, or set `secure = false` under \
                  `[debug.keepsake]` for development (logged once)",
-                host.domain()
+                host
             );
         }
+    }
+}
+
+/// The domain of a `Host` header value: without its port, IPv6 brackets kept.
+fn domain_of(host: &str) -> &str {
+    match host.strip_prefix('[') {
+        Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),
+        None => host.rsplit_once(':').map_or(host, |(domain, _)| domain),
     }
 }
 
@@ -195,7 +210,15 @@ fn fresh(now: u64, why: &dyn fmt::Display) -> Record {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback;
+    use super::{domain_of, is_loopback};
+
+    #[test]
+    fn host_header_domains() {
+        assert_eq!(domain_of("192.168.1.20:8000"), "192.168.1.20");
+        assert_eq!(domain_of("example.com"), "example.com");
+        assert_eq!(domain_of("[::1]:8000"), "[::1]");
+        assert_eq!(domain_of("[::1]"), "[::1]");
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -453,3 +453,49 @@ fn session_guard_is_send() {
     send::<rocket_keepsake::Session<'static, Auth>>();
     send_sync::<Keepsake>();
 }
+
+#[rocket::async_test]
+async fn a_secure_cookie_sent_over_plain_http_to_a_lan_host_warns_once() {
+    let client = client(app(&[])).await;
+    let send = |host: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .get("/login/ada")
+                .header(rocket::http::Header::new("Host", host))
+                .dispatch()
+                .await
+                .status()
+        }
+    };
+    let warnings = || {
+        take_logs()
+            .into_iter()
+            .filter(|(level, m)| *level == log::Level::Warn && m.contains("browsers will drop"))
+            .count()
+    };
+    take_logs();
+    assert_eq!(send("localhost:8000").await, Status::Ok);
+    assert_eq!(send("127.0.0.1:8000").await, Status::Ok);
+    assert_eq!(
+        warnings(),
+        0,
+        "loopback hosts keep Secure cookies over http"
+    );
+    assert_eq!(send("192.168.1.20:8000").await, Status::Ok);
+    assert_eq!(send("192.168.1.20:8000").await, Status::Ok);
+    assert_eq!(warnings(), 1, "one warning per launch");
+
+    let insecure = client_for(app(&[("secure", Value::from(false))])).await;
+    take_logs();
+    insecure
+        .get("/login/ada")
+        .header(rocket::http::Header::new("Host", "192.168.1.20"))
+        .dispatch()
+        .await;
+    assert_eq!(warnings(), 0, "secure = false: nothing to warn about");
+}
+
+async fn client_for(rocket: rocket::Rocket<rocket::Build>) -> rocket::local::asynchronous::Client {
+    client(rocket).await
+}

@@ -817,3 +817,87 @@ async fn redis_dropping_the_connection_is_survived() {
         Some(r#"user=Some("ada") visits=0 cart=[] new=false"#)
     );
 }
+
+/// The Redis key a session cookie of `backend` points to.
+fn redis_key(prefix: &str, cookie: &str) -> String {
+    format!(
+        "{prefix}{}",
+        String::from_utf8(cookie_payload(cookie)).unwrap()
+    )
+}
+
+#[rocket::async_test]
+async fn an_unreadable_stored_record_is_a_fresh_session_and_is_deleted() {
+    let backend = Backend::redis();
+    let Backend::Redis { url, prefix, .. } = &backend else {
+        unreachable!()
+    };
+    let client = backend.client(&[]).await;
+    let mut con = redis_connection(url).await;
+    // A key of the wrong type, and a hash with a value that is not UTF-8.
+    let wrong_type = get(&client, "/login/ada", None).await.value();
+    let key = redis_key(prefix, &wrong_type);
+    let _: () = con.del(&key).await.unwrap();
+    let _: () = con.set(&key, "x").await.unwrap();
+    let not_utf8 = get(&client, "/login/grace", None).await.value();
+    let key2 = redis_key(prefix, &not_utf8);
+    let _: () = con.hset(&key2, "user", &b"\"\xff\xfe\""[..]).await.unwrap();
+    for (cookie, key) in [(&wrong_type, &key), (&not_utf8, &key2)] {
+        take_logs();
+        let read = get(&client, "/read", Some(cookie)).await;
+        assert_eq!(read.status, Status::Ok, "{key}");
+        assert!(read.body.ends_with("new=true"), "{}", read.body);
+        assert!(take_logs()
+            .iter()
+            .any(|(level, m)| *level == log::Level::Warn && m.contains("cannot be read")));
+        let exists: bool = con.exists(key).await.unwrap();
+        assert!(!exists, "the unreadable record is deleted");
+    }
+}
+
+#[rocket::async_test]
+async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
+    let redis = PrivateRedis::start();
+    let fairing = Keepsake::with_store(RedisStore::new(&redis.url()).unwrap());
+    let rocket = app_with(fairing, &[])
+        .mount("/", routes![gated_push])
+        .manage(Gate::default());
+    let client = client(rocket).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    let pid = redis.child.as_ref().unwrap().id().to_string();
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success(), "kill {sig}");
+    };
+    let gate = client.rocket().state::<Gate>().unwrap();
+    take_logs();
+    // The request loads while Redis answers, and saves after it froze.
+    let (saved, ()) = rocket::tokio::join!(get(&client, "/gated_push/x", Some(&cookie)), async {
+        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+        signal("-STOP");
+        gate.0.notify_one();
+    });
+    let loaded = get(&client, "/read", Some(&cookie)).await;
+    signal("-CONT");
+    assert_eq!(saved.status, Status::ServiceUnavailable);
+    assert!(saved.set_cookies.is_empty());
+    assert_eq!(loaded.status, Status::ServiceUnavailable);
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("may not have been saved")
+                && m.contains("session store `redis` timed out")),
+        "{logs:?}"
+    );
+    // Once it resumes, the session works again.
+    let mut read = String::new();
+    for _ in 0..50 {
+        let reply = get(&client, "/read", Some(&cookie)).await;
+        if reply.status == Status::Ok {
+            read = reply.body;
+            break;
+        }
+        rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(read.starts_with(r#"user=Some("ada")"#), "{read}");
+}
