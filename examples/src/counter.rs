@@ -18,7 +18,7 @@ struct Visits {
 
 #[get("/")]
 fn index(mut visits: Session<'_, Visits>) -> String {
-    visits.count += 1;
+    visits.count = visits.count.saturating_add(1);
     let lifetime = if visits.remember {
         "kept for 31 days"
     } else {

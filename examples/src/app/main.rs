@@ -6,8 +6,14 @@
 //! `redis://127.0.0.1:6379`) instead of in the cookie; no handler changes.
 //! Users live in memory, with argon2 password hashes; the session holds only the
 //! user name. Every form posts, flashes, and redirects (Post/Redirect/Get).
+//!
+//! Served over plain http on a host other than localhost (a LAN address, a
+//! container port), browsers drop the `Secure` session cookie: set
+//! `ROCKET_KEEPSAKE_SECURE=false` for such development, or serve over HTTPS.
 
 mod users;
+
+use std::time::Duration;
 
 use rocket::fairing::AdHoc;
 use rocket::form::{Form, FromForm};
@@ -15,9 +21,9 @@ use rocket::response::Redirect;
 use rocket::{get, launch, post, routes, uri, State};
 use rocket_dyn_templates::{context, Template};
 use rocket_keepsake::store::RedisStore;
-use rocket_keepsake::{flash, flash_msg, Flash, Flashes, Keepsake, Session};
+use rocket_keepsake::{flash, flash_msg, Config, Flash, Flashes, Keepsake, Session};
 
-use users::Users;
+use users::{Refused, Users};
 
 /// What this app keeps in the session.
 #[derive(Session, Default)]
@@ -51,16 +57,34 @@ fn index() -> Redirect {
     Redirect::to(uri!(dashboard))
 }
 
+/// How long "remember me" keeps a session: the configured `max_age`.
+struct RememberFor(Duration);
+
+impl RememberFor {
+    /// The duration in words, e.g. "31 days" or "12 hours".
+    fn describe(&self) -> String {
+        let secs = self.0.as_secs();
+        let (n, unit) = match secs {
+            s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+            s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+            s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+            s => (s, "second"),
+        };
+        format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    }
+}
+
 #[get("/register")]
 fn register_page(auth: Session<'_, Auth>, notices: Flashes<'_, Notice>) -> Template {
     Template::render("register", context! { flashes: &notices, user: &auth.user })
 }
 
 #[post("/register", data = "<form>")]
-fn register(form: Form<Credentials>, users: &State<Users>) -> Redirected {
-    match users.register(form.username.trim(), &form.password) {
+async fn register(form: Form<Credentials>, users: &State<Users>) -> Redirected {
+    let (name, password) = (form.username.trim().to_owned(), form.password.clone());
+    match users.inner().clone().register(name, password).await {
         Ok(()) => Flash::new(
-            Redirect::to(uri!(login_page)),
+            Redirect::to(uri!(login_page(username = _))),
             Notice::Success,
             format!("Registered {}; you can log in now.", form.username.trim()),
         ),
@@ -72,23 +96,43 @@ fn register(form: Form<Credentials>, users: &State<Users>) -> Redirected {
     }
 }
 
-#[get("/login")]
-fn login_page(auth: Session<'_, Auth>, notices: Flashes<'_, Notice>) -> Template {
-    Template::render("login", context! { flashes: &notices, user: &auth.user })
+/// The login form; after a failed attempt, `username` fills the name in again.
+#[get("/login?<username>")]
+fn login_page(
+    username: Option<&str>,
+    auth: Session<'_, Auth>,
+    notices: Flashes<'_, Notice>,
+    remember: &State<RememberFor>,
+) -> Template {
+    let context = context! {
+        flashes: &notices,
+        user: &auth.user,
+        username: username.unwrap_or_default(),
+        remember_for: remember.describe(),
+    };
+    Template::render("login", context)
 }
 
 #[post("/login", data = "<form>")]
-fn login(
+async fn login(
     form: Form<Credentials>,
     users: &State<Users>,
     mut auth: Session<'_, Auth>,
     mut notices: Flashes<'_, Notice>,
 ) -> Redirect {
-    let username = form.username.trim();
-    if let Err(refused) = users.verify(username, &form.password) {
+    let username = form.username.trim().to_owned();
+    let verified = users
+        .inner()
+        .clone()
+        .verify(username.clone(), form.password.clone())
+        .await;
+    if let Err(refused) = verified {
         notices.push(Notice::Error, refused.to_string());
-        return Redirect::to(uri!(login_page));
+        // A name too long to be one is not worth sending back.
+        let again = (refused != Refused::LongName).then_some(username.as_str());
+        return Redirect::to(uri!(login_page(username = again)));
     }
+    let username = username.as_str();
     auth.user = Some(username.to_owned());
     auth.visits = 0;
     auth.cycle_id(); // a new session after login, against fixation
@@ -102,21 +146,23 @@ fn login(
 fn dashboard(
     mut auth: Session<'_, Auth>,
     notices: Flashes<'_, Notice>,
+    remember: &State<RememberFor>,
 ) -> Result<Template, Redirected> {
     let Some(user) = auth.user.clone() else {
-        let to_login = Redirect::to(uri!(login_page));
+        let to_login = Redirect::to(uri!(login_page(username = _)));
         return Err(Flash::new(
             to_login,
             Notice::Warning,
             "Please log in to see your dashboard.",
         ));
     };
-    auth.visits += 1;
+    auth.visits = auth.visits.saturating_add(1);
     let context = context! {
         flashes: &notices,
         user,
         visits: auth.visits,
         permanent: auth.is_permanent(),
+        remember_for: remember.describe(),
     };
     Ok(Template::render("dashboard", context))
 }
@@ -125,7 +171,7 @@ fn dashboard(
 fn logout(mut auth: Session<'_, Auth>) -> Redirected {
     auth.clear();
     Flash::new(
-        Redirect::to(uri!(login_page)),
+        Redirect::to(uri!(login_page(username = _))),
         Notice::Info,
         "You have been logged out.",
     )
@@ -171,8 +217,16 @@ fn rocket() -> _ {
 
 /// The app, with sessions in `store`; a bad choice of store fails launch, saying why.
 fn app(store: Result<Store, String>) -> rocket::Rocket<rocket::Build> {
+    app_on(rocket::Config::figment(), store)
+}
+
+/// The app configured by `figment`.
+fn app_on(
+    figment: rocket::figment::Figment,
+    store: Result<Store, String>,
+) -> rocket::Rocket<rocket::Build> {
     // Templates are found next to this crate, wherever `cargo run` is started from.
-    let figment = rocket::Config::figment().join((
+    let figment = figment.join((
         "template_dir",
         concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
     ));
@@ -186,6 +240,13 @@ fn app(store: Result<Store, String>) -> rocket::Rocket<rocket::Build> {
     };
     rocket
         .attach(Template::fairing())
+        .attach(AdHoc::try_on_ignite("remember-me length", |rocket| async {
+            // The same `max_age` the session fairing reads; it reports a bad value.
+            match Config::from_figment(rocket.figment()) {
+                Ok(config) => Ok(rocket.manage(RememberFor(config.max_age))),
+                Err(_) => Err(rocket),
+            }
+        }))
         .manage(Users::default())
         .mount(
             "/",

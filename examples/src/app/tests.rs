@@ -195,8 +195,9 @@ async fn login_mistakes_are_flashed_as_errors() {
         ("username=ada&password=wrong-one", "Wrong password."),
     ];
     for (form, message) in cases {
-        assert_eq!(post(&client, "/login", form).await, "/login");
-        let (_, html) = page(&client, "/login").await;
+        let to = post(&client, "/login", form).await;
+        assert!(to.starts_with("/login"), "{to}");
+        let (_, html) = page(&client, &to).await;
         assert!(html.contains(&flash("danger", message)), "{form}: {html}");
         assert!(!html.contains("Log out"), "{form}: not logged in");
     }
@@ -228,4 +229,63 @@ async fn the_session_never_holds_the_password() {
         !text.contains("lovelace") && !text.contains("argon2"),
         "{text}"
     );
+}
+
+#[rocket::async_test]
+async fn a_failed_login_keeps_the_username_in_the_form() {
+    let client = browser().await;
+    post(&client, "/register", "username=ada&password=lovelace").await;
+    let to = post(&client, "/login", "username=ada&password=wrong-one").await;
+    assert_eq!(to, "/login?username=ada");
+    let (_, html) = page(&client, &to).await;
+    assert!(html.contains(r#"value="ada""#), "{html}");
+    let to = post(&client, "/login", "username=%3Cb%3E&password=whatever").await;
+    let (_, html) = page(&client, &to).await;
+    assert!(html.contains(r#"value="&lt;b&gt;""#), "escaped: {html}");
+}
+
+#[rocket::async_test]
+async fn long_usernames_are_refused_and_never_500() {
+    let client = browser().await;
+    let long = "n".repeat(3500);
+    let form = format!("username={long}&password=lovelace");
+    assert_eq!(post(&client, "/register", &form).await, "/register");
+    let (status, html) = page(&client, "/register").await;
+    assert_eq!(status, Status::Ok);
+    assert!(html.contains(&flash("danger", "Usernames have at most 64 characters.")));
+    let to = post(&client, "/login", &form).await;
+    assert_eq!(to, "/login", "a name that long is not sent back");
+    assert_eq!(page(&client, &to).await.0, Status::Ok);
+}
+
+#[rocket::async_test]
+async fn remember_me_names_the_configured_lifetime() {
+    let figment = rocket::Config::figment().merge(("keepsake.max_age", "12h"));
+    let client = Client::tracked(super::app_on(figment, Ok(super::Store::Cookie)))
+        .await
+        .expect("valid rocket");
+    assert!(page(&client, "/login")
+        .await
+        .1
+        .contains("Remember me for 12 hours"));
+    post(&client, "/register", "username=grace&password=hopper1").await;
+    post(
+        &client,
+        "/login",
+        "username=grace&password=hopper1&remember=on",
+    )
+    .await;
+    let (_, html) = page(&client, "/dashboard").await;
+    assert!(html.contains("remembered for 12 hours"), "{html}");
+}
+
+#[test]
+fn lifetimes_read_as_words() {
+    use std::time::Duration;
+    let words = |secs| super::RememberFor(Duration::from_secs(secs)).describe();
+    assert_eq!(words(31 * 86_400), "31 days");
+    assert_eq!(words(86_400), "1 day");
+    assert_eq!(words(7_200), "2 hours");
+    assert_eq!(words(90), "90 seconds");
+    assert_eq!(words(1_800), "30 minutes");
 }
