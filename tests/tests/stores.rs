@@ -34,8 +34,9 @@ pub enum Backend {
     Redis {
         url: String,
         prefix: String,
-        /// Deletes the test's keys when the last clone of the backend is dropped.
-        _cleanup: Arc<RedisCleanup>,
+        /// Deletes the test's keys when the last clone of the backend, and the last
+        /// client made from it, are dropped.
+        cleanup: Arc<RedisCleanup>,
     },
 }
 
@@ -90,7 +91,7 @@ impl Backend {
         Backend::Redis {
             url,
             prefix,
-            _cleanup: Arc::new(cleanup),
+            cleanup: Arc::new(cleanup),
         }
     }
 
@@ -140,6 +141,12 @@ impl Backend {
                 routes![gated_push, slot, slots, flash_push, flash_take, logout],
             )
             .manage(Gate::default());
+        // The client keeps the keys until it is dropped, even when the backend was a
+        // temporary (`backend().client(..)`).
+        let rocket = match self {
+            Backend::Redis { cleanup, .. } => rocket.manage(cleanup.clone()),
+            _ => rocket,
+        };
         client(rocket).await
     }
 }
