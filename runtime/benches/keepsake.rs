@@ -1,6 +1,6 @@
 //! What a session costs, against the floor and the alternatives, in one run.
 //!
-//! `cargo bench -p rocket_keepsake --features redis` prints a table of medians (with
+//! `cargo bench -p rocket_keepsake --features bench-internals,redis` prints a table of medians (with
 //! the 10th to 90th percentile spread) and the ratios of BENCHMARKS.md. Every case runs
 //! in this one process, interleaved, so that the ratios hold on a noisy machine.
 
@@ -585,7 +585,7 @@ fn main() {
     match &redis {
         Some(client) => redis_round_trips(&runtime, client, redis_cookie.as_ref().unwrap()),
         None => {
-            println!("\nRedis cases skipped: run with `--features redis` and Redis at REDIS_URL.")
+            println!("\nRedis cases skipped: run with `--features bench-internals,redis` and Redis at REDIS_URL.")
         }
     }
 }
