@@ -21,7 +21,7 @@ use rocket::serde::{de, Deserialize, Deserializer};
 /// idle_timeout = "2h"
 /// same_site = "strict"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(crate = "rocket::serde", default, deny_unknown_fields)]
 pub struct Config {
     /// Name of the session cookie. Default: `"session"`.
@@ -58,6 +58,45 @@ pub struct Config {
     /// with them are still accepted, and re-signed with the current key on their next
     /// write. Default: none.
     pub fallback_keys: Vec<String>,
+    /// A Flask app's `SECRET_KEY`: when set, the session cookie is read and written in
+    /// Flask's own format (itsdangerous, TaggedJSON), so that the two apps share one
+    /// session. Only with the signed-cookie store. Default: none.
+    pub flask_secret_key: Option<String>,
+    /// The Flask app's `SECRET_KEY_FALLBACKS`: still verify, and their cookies are
+    /// re-signed with `flask_secret_key`. Default: none.
+    pub flask_fallback_keys: Vec<String>,
+    /// The salt of Flask's session signer. Default: `"cookie-session"`, Flask's own.
+    pub flask_salt: String,
+}
+
+/// Shows every setting but the keys.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |set: bool| if set { "[redacted]" } else { "none" };
+        f.debug_struct("Config")
+            .field("cookie_name", &self.cookie_name)
+            .field("max_age", &self.max_age)
+            .field("refresh_each_request", &self.refresh_each_request)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("cookie_path", &self.cookie_path)
+            .field("cookie_domain", &self.cookie_domain)
+            .field("secure", &self.secure)
+            .field("http_only", &self.http_only)
+            .field("same_site", &self.same_site)
+            .field("partitioned", &self.partitioned)
+            .field("fallback_keys", &redacted(!self.fallback_keys.is_empty()))
+            .field(
+                "flask_secret_key",
+                &redacted(self.flask_secret_key.is_some()),
+            )
+            .field(
+                "flask_fallback_keys",
+                &redacted(!self.flask_fallback_keys.is_empty()),
+            )
+            .field("flask_salt", &self.flask_salt)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -75,6 +114,9 @@ impl Default for Config {
             same_site: SameSite::Lax,
             partitioned: false,
             fallback_keys: Vec::new(),
+            flask_secret_key: None,
+            flask_fallback_keys: Vec::new(),
+            flask_salt: "cookie-session".into(),
         }
     }
 }
@@ -139,6 +181,21 @@ pub enum Rule {
     /// `partitioned` without `secure`.
     #[error("`partitioned = true` needs `secure = true`")]
     Partitioned,
+    /// `flask_secret_key` (or a Flask fallback key) is empty.
+    #[error("`flask_secret_key` and `flask_fallback_keys` must not be empty")]
+    EmptyFlaskKey,
+    /// `flask_secret_key` with `absolute_timeout`.
+    #[error(
+        "`absolute_timeout` cannot be enforced with `flask_secret_key`: Flask's cookie carries \
+         only the time it was signed, not when the session began; remove one of them"
+    )]
+    FlaskWithAbsoluteTimeout,
+    /// `flask_secret_key` with a server-side store.
+    #[error(
+        "`flask_secret_key` works only with the signed-cookie store (`Keepsake::fairing()`): \
+         Flask-Session's server-side records are another format; remove the key or the store"
+    )]
+    FlaskWithStore,
 }
 
 /// Why a secret key was refused.
@@ -172,6 +229,9 @@ const KEYS: &[&str] = &[
     "same_site",
     "partitioned",
     "fallback_keys",
+    "flask_secret_key",
+    "flask_fallback_keys",
+    "flask_salt",
 ];
 
 impl Config {
@@ -227,6 +287,14 @@ impl Config {
         }
         if self.partitioned && !self.secure {
             return Some(Rule::Partitioned);
+        }
+        if let Some(key) = &self.flask_secret_key {
+            if key.is_empty() || self.flask_fallback_keys.iter().any(String::is_empty) {
+                return Some(Rule::EmptyFlaskKey);
+            }
+            if self.absolute_timeout.is_some() {
+                return Some(Rule::FlaskWithAbsoluteTimeout);
+            }
         }
         None
     }

@@ -156,7 +156,12 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
     }
     let mut dropped_flashes = 0;
     loop {
-        let value = rules.format.seal(stamp, &record.to_json());
+        let payload = if rules.format.is_flask() {
+            record.to_flask_json()
+        } else {
+            record.to_json()
+        };
+        let value = rules.format.seal(stamp, &payload);
         let size = config.cookie_name.len() + 1 + value.len();
         if size <= MAX_COOKIE_LEN {
             return Plan::Cookie {

@@ -9,8 +9,8 @@ use rocket::figment::{value::Value, Figment};
 use rocket::Request;
 
 use crate::clock::{unix_seconds, Clock};
-use crate::codec::{self, Format, Limits, Purpose, Signed};
-use crate::config::{BadKey, Config, ConfigError, Secret};
+use crate::codec::{self, Flask, Format, Limits, Purpose, Signed};
+use crate::config::{BadKey, Config, ConfigError, Rule, Secret};
 use crate::error::{report, SessionError};
 use crate::record::Record;
 use crate::store::{SessionId, SessionStore, StoreErrorKind};
@@ -43,41 +43,22 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> Result<Shared, ConfigError> {
         let config = Config::from_figment(figment)?;
-        let secret = match figment.find_value("secret_key") {
-            Ok(value) => Secret::from_value("secret_key", &value)?,
-            Err(_) => None,
-        };
-        let secret = match secret {
-            Some(secret) => secret,
-            None if figment.profile() == rocket::Config::DEBUG_PROFILE => {
-                log::warn!(
-                    target: "rocket_keepsake",
-                    "no `secret_key` configured: signing sessions with a random key, so they \
-                     will not survive a restart (this is refused outside the debug profile)"
-                );
-                Secret::generate().map_err(ConfigError::NoRandomKey)?
-            }
-            None => return Err(ConfigError::MissingSecret(figment.profile().to_string())),
-        };
-        let fallbacks = config
-            .fallback_keys
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                let key = format!("keepsake.fallback_keys[{i}]");
-                Secret::from_value(&key, &Value::from(text.as_str()))?.ok_or(
-                    ConfigError::BadSecret {
-                        key,
-                        reason: BadKey::AllZero,
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let (purpose, backend) = match store {
             None => (Purpose::Record, Backend::Cookie),
             Some(store) => (Purpose::SessionId, Backend::Store(store)),
         };
-        let format = Format::Signed(Signed::new(purpose, &secret, &fallbacks));
+        let format = match (&config.flask_secret_key, &backend) {
+            (None, _) => {
+                let (secret, fallbacks) = keys(figment, &config)?;
+                Format::Signed(Signed::new(purpose, &secret, &fallbacks))
+            }
+            (Some(_), Backend::Store(_)) => return Err(ConfigError::Rule(Rule::FlaskWithStore)),
+            (Some(flask), Backend::Cookie) => Format::Flask(Flask::new(
+                flask,
+                &config.flask_fallback_keys,
+                &config.flask_salt,
+            )),
+        };
         let limits = Limits {
             max_age: config.max_age,
             idle: config.idle_timeout,
@@ -114,10 +95,15 @@ impl Shared {
         let (created, rotated) = (opened.stamp.created, opened.rotated);
         let store = match &self.backend {
             Backend::Cookie => {
-                return Ok(match Record::from_json(opened.payload, created, rotated) {
+                let record = if self.format.is_flask() {
+                    Record::from_flask_json(&opened.payload, created, rotated)
+                } else {
+                    Record::from_json(opened.payload, created, rotated)
+                };
+                return Ok(match record {
                     Ok(record) => record,
                     Err(e) => fresh(now, &format_args!("cookie payload is not a record: {e}")),
-                })
+                });
             }
             Backend::Store(store) => store,
         };
@@ -190,6 +176,41 @@ fn domain_of(host: &str) -> &str {
         Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),
         None => host.rsplit_once(':').map_or(host, |(domain, _)| domain),
     }
+}
+
+/// Rocket's `secret_key` and the `fallback_keys`, which keepsake's own format signs
+/// with. Without a `secret_key`, the debug profile makes a random one (with a
+/// warning), and any other profile fails.
+fn keys(figment: &Figment, config: &Config) -> Result<(Secret, Vec<Secret>), ConfigError> {
+    let secret = match figment.find_value("secret_key") {
+        Ok(value) => Secret::from_value("secret_key", &value)?,
+        Err(_) => None,
+    };
+    let secret = match secret {
+        Some(secret) => secret,
+        None if figment.profile() == rocket::Config::DEBUG_PROFILE => {
+            log::warn!(
+                target: "rocket_keepsake",
+                "no `secret_key` configured: signing sessions with a random key, so they \
+                 will not survive a restart (this is refused outside the debug profile)"
+            );
+            Secret::generate().map_err(ConfigError::NoRandomKey)?
+        }
+        None => return Err(ConfigError::MissingSecret(figment.profile().to_string())),
+    };
+    let fallbacks = config
+        .fallback_keys
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let key = format!("keepsake.fallback_keys[{i}]");
+            Secret::from_value(&key, &Value::from(text.as_str()))?.ok_or(ConfigError::BadSecret {
+                key,
+                reason: BadKey::AllZero,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((secret, fallbacks))
 }
 
 /// Whether browsers treat `host` as a secure context over plain http.

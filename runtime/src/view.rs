@@ -196,6 +196,7 @@ impl<T: SessionView> Tracked<T> {
         &self.value
     }
 
+    #[cfg(feature = "bench-internals")]
     pub(crate) fn into_value(self) -> T {
         self.value
     }

@@ -2,14 +2,16 @@
 //!
 //! A [`Format`] turns a payload (the record's JSON, or a server-side store's session
 //! id) into a cookie value and back, with a [`Stamp`] saying when it was issued and
-//! when its session began. Today's format is keepsake's own signed one
-//! ([`signed`]); Flask's and an encrypted one plug in beside it as further variants,
+//! when its session began: keepsake's own signed format ([`signed`]) or Flask's
+//! ([`flask`]). Another (an encrypted one) plugs in beside them as a further variant,
 //! without the fairing changing: it only calls [`open`] and [`Format::seal`].
 
+pub(crate) mod flask;
 pub(crate) mod signed;
 
 use std::time::Duration;
 
+pub(crate) use self::flask::Flask;
 pub(crate) use self::signed::{Purpose, Signed};
 
 /// Browsers drop cookies over 4096 bytes, so no longer value is worth decoding.
@@ -36,6 +38,11 @@ pub(crate) enum Rejected {
     BadSignature,
     #[error("cookie format version {0} is unknown")]
     UnknownVersion(u8),
+    #[error(
+        "cookie payload is not a zlib stream that inflates to at most {} bytes",
+        flask::MAX_INFLATED
+    )]
+    BadCompression,
     #[error("cookie was signed {age}s ago, more than max_age ({max}s)")]
     TooOld { age: u64, max: u64 },
     #[error("session was idle {idle}s, more than idle_timeout ({max}s)")]
@@ -60,6 +67,8 @@ pub(crate) struct Opened {
 pub(crate) enum Format {
     /// keepsake's own: HMAC-SHA256 over a versioned, stamped payload.
     Signed(Signed),
+    /// Flask's: itsdangerous' HMAC-SHA1 timed serializer over TaggedJSON.
+    Flask(Flask),
 }
 
 impl Format {
@@ -67,13 +76,20 @@ impl Format {
     pub(crate) fn seal(&self, stamp: Stamp, payload: &[u8]) -> String {
         match self {
             Format::Signed(signed) => signed.seal(stamp, payload),
+            Format::Flask(flask) => flask.seal(stamp, payload),
         }
+    }
+
+    /// Whether the payload is Flask's TaggedJSON rather than plain JSON.
+    pub(crate) fn is_flask(&self) -> bool {
+        matches!(self, Format::Flask(_))
     }
 
     /// Verifies `value`; nothing of its payload is looked at before it verifies.
     fn verify(&self, value: &str) -> Result<Opened, Rejected> {
         match self {
             Format::Signed(signed) => signed.open(value),
+            Format::Flask(flask) => flask.open(value),
         }
     }
 }

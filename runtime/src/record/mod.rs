@@ -1,8 +1,9 @@
 //! The session record: one client's map from key to JSON value, with per-key tracking.
 
 mod entries;
+mod tagged;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use self::entries::Entries;
 use crate::error::SaveError;
@@ -33,6 +34,8 @@ pub(crate) enum BadPayload {
     Utf8(#[from] std::string::FromUtf8Error),
     #[error(transparent)]
     NotAnObject(#[from] entries::SplitError),
+    #[error("payload is not Flask's TaggedJSON object")]
+    NotTaggedJson(#[from] serde_json::Error),
 }
 
 /// One client's session record as one request sees it.
@@ -52,6 +55,9 @@ pub(crate) struct Record {
     failure: Option<SaveError>,
     /// The decoded `_flashes`, once a request touched them; written back by `flush`.
     flashes: Option<Flashes>,
+    /// For a record read from Flask's format: each key's value as Flask wrote it, sent
+    /// back verbatim while the key is unchanged.
+    flask_originals: BTreeMap<String, Box<str>>,
 }
 
 /// Where a record came from, and what this request did to the session it belongs to.
@@ -91,7 +97,57 @@ impl Record {
             lifecycle: Lifecycle::New,
             failure: None,
             flashes: None,
+            flask_originals: BTreeMap::new(),
         }
+    }
+
+    /// The record a client sent in Flask's format, from its verified TaggedJSON.
+    pub(crate) fn from_flask_json(
+        payload: &[u8],
+        created: u64,
+        rotated: bool,
+    ) -> Result<Record, BadPayload> {
+        let untagged = tagged::untag_object(payload)?;
+        Ok(Record {
+            flask_originals: untagged.originals,
+            ..Record::from_json(untagged.plain, created, rotated)?
+        })
+    }
+
+    /// The record as Flask's TaggedJSON: unchanged keys as Flask wrote them, changed
+    /// ones tagged as Flask would (flashes as tuples).
+    pub(crate) fn to_flask_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        for (i, (key, value)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // A key is a string: it always serializes.
+            let _ = serde_json::to_writer(&mut out, key);
+            out.push(b':');
+            let original = self
+                .flask_originals
+                .get(key)
+                .filter(|_| !self.changed.contains(key));
+            match original {
+                Some(text) => out.extend_from_slice(text.as_bytes()),
+                None => {
+                    // Values of a Flask record are serde_json's own output (untagged
+                    // at load, or a view's encoding), so they always parse.
+                    let plain: serde_json::Value =
+                        serde_json::from_str(value).unwrap_or(serde_json::Value::Null);
+                    let tagged = if key == FLASHES_KEY {
+                        tagged::tag_flashes(plain)
+                    } else {
+                        tagged::tag(plain)
+                    };
+                    let _ = serde_json::to_writer(&mut out, &tagged);
+                }
+            }
+        }
+        out.push(b'}');
+        out
     }
 
     /// The record a client sent, from its verified JSON payload; `rotated` if it was
