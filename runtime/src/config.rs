@@ -67,6 +67,11 @@ pub struct Config {
     pub flask_fallback_keys: Vec<String>,
     /// The salt of Flask's session signer. Default: `"cookie-session"`, Flask's own.
     pub flask_salt: String,
+    /// The server-side store for [`Keepsake::fairing()`](crate::Keepsake::fairing), as
+    /// a URL: `"memory"`, `redis://..`, `postgres://..`, `mysql://..`/`mariadb://..`,
+    /// `sqlite://path` or `sqlite::memory:`. A scheme whose cargo feature is not
+    /// enabled fails launch, naming the feature. Default: none (the signed cookie).
+    pub store: Option<String>,
 }
 
 /// Shows every setting but the keys.
@@ -95,6 +100,10 @@ impl fmt::Debug for Config {
                 &redacted(!self.flask_fallback_keys.is_empty()),
             )
             .field("flask_salt", &self.flask_salt)
+            .field(
+                "store",
+                &self.store.as_deref().map(crate::store::url::redact),
+            )
             .finish()
     }
 }
@@ -117,6 +126,7 @@ impl Default for Config {
             flask_secret_key: None,
             flask_fallback_keys: Vec::new(),
             flask_salt: "cookie-session".into(),
+            store: None,
         }
     }
 }
@@ -147,6 +157,15 @@ pub enum ConfigError {
         #[source]
         reason: BadKey,
     },
+    /// The `store` URL names no store this build can make.
+    #[error("invalid `keepsake.store`")]
+    Store(#[source] crate::store::StoreUrlError),
+    /// `store` is set, and the fairing was also given a store in code.
+    #[error(
+        "`keepsake.store` is set, and the fairing was given a store with \
+         `Keepsake::with_store`; remove one of them"
+    )]
+    StoreTwice,
     /// The debug profile has no `secret_key`, and no random one could be made.
     #[error("no `secret_key` is configured, and no random one could be generated")]
     NoRandomKey(#[source] getrandom::Error),
@@ -232,6 +251,7 @@ const KEYS: &[&str] = &[
     "flask_secret_key",
     "flask_fallback_keys",
     "flask_salt",
+    "store",
 ];
 
 impl Config {

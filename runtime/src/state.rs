@@ -43,6 +43,16 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> Result<Shared, ConfigError> {
         let config = Config::from_figment(figment)?;
+        let store = match (store, &config.store) {
+            (Some(_), Some(_)) => return Err(ConfigError::StoreTwice),
+            (Some(store), None) => Some(store),
+            (None, Some(url)) => {
+                let store = crate::store::url::open(url).map_err(ConfigError::Store)?;
+                log::info!(target: "rocket_keepsake", "sessions are kept in the store at `{}`", crate::store::url::redact(url));
+                Some(store)
+            }
+            (None, None) => None,
+        };
         let (purpose, backend) = match store {
             None => (Purpose::Record, Backend::Cookie),
             Some(store) => (Purpose::SessionId, Backend::Store(store)),

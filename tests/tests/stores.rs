@@ -1,8 +1,12 @@
-//! One suite, run against every store: the signed cookie, `MemoryStore` and
-//! `RedisStore`; then what only server-side stores promise.
+//! One suite, run against every store: the signed cookie, `MemoryStore`,
+//! `RedisStore`, `PostgresStore`, `MySqlStore` and `SqliteStore`; then what only
+//! server-side stores promise.
 //!
 //! Redis tests use `REDIS_URL` (default `redis://127.0.0.1:6379`), each with its own
-//! key prefix. They never skip: without Redis they fail.
+//! key prefix; SQL tests use `POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), `MYSQL_URL` (default
+//! `mysql://root@127.0.0.1:3306/test`) and a temporary SQLite file, each with its own
+//! table, dropped afterwards. They never skip: without the servers they fail.
 
 mod common;
 
@@ -19,7 +23,7 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::{get, routes, State};
-use rocket_keepsake::store::{MemoryStore, RedisStore};
+use rocket_keepsake::store::{MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore};
 use rocket_keepsake::{flash, Flashes, Keepsake, Session};
 
 fn redis_url() -> String {
@@ -31,6 +35,13 @@ fn redis_url() -> String {
 pub enum Backend {
     Cookie,
     Memory(Arc<MemoryStore>),
+    Sql {
+        engine: Engine,
+        url: String,
+        table: String,
+        /// Drops the test's table when the last clone and client are dropped.
+        cleanup: Arc<SqlCleanup>,
+    },
     Redis {
         url: String,
         prefix: String,
@@ -38,6 +49,124 @@ pub enum Backend {
         /// client made from it, are dropped.
         cleanup: Arc<RedisCleanup>,
     },
+}
+
+/// A SQL database engine.
+#[derive(Clone, Copy, Debug)]
+pub enum Engine {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+fn postgres_url() -> String {
+    std::env::var("POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A pool on a test's SQLite file, created if the store has not made it yet.
+async fn sqlite_pool(url: &str) -> sqlx::SqlitePool {
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .unwrap()
+        .create_if_missing(true);
+    sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("the SQLite file opens")
+}
+
+/// Runs `query` against the engine's database, outside any Rocket.
+async fn sql_scalar(engine: Engine, url: &str, query: &str) -> i64 {
+    match engine {
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .expect("PostgreSQL answers");
+            let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        Engine::MySql => {
+            let pool = sqlx::MySqlPool::connect(url)
+                .await
+                .expect("MariaDB answers");
+            let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        Engine::Sqlite => {
+            let pool = sqlite_pool(url).await;
+            let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+/// Runs `statement` against the engine's database, outside any Rocket.
+async fn sql_execute(engine: Engine, url: &str, statement: &str) {
+    match engine {
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .expect("PostgreSQL answers");
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Engine::MySql => {
+            let pool = sqlx::MySqlPool::connect(url)
+                .await
+                .expect("MariaDB answers");
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Engine::Sqlite => {
+            let pool = sqlite_pool(url).await;
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Drops a test's table (and removes its SQLite file): tests remove what they create.
+pub struct SqlCleanup {
+    engine: Engine,
+    url: String,
+    table: String,
+    file: Option<std::path::PathBuf>,
+}
+
+impl Drop for SqlCleanup {
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = file.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+            return;
+        }
+        let (engine, url, table) = (self.engine, self.url.clone(), self.table.clone());
+        // Its own runtime, on its own thread: a Drop cannot await.
+        let dropped = std::thread::spawn(move || {
+            rocket::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(sql_execute(
+                    engine,
+                    &url,
+                    &format!("DROP TABLE IF EXISTS {table}"),
+                ))
+        })
+        .join();
+        if dropped.is_err() {
+            eprintln!("could not drop table {}", self.table);
+        }
+    }
 }
 
 /// Deletes every key under a test's prefix: tests remove the records they create,
@@ -75,6 +204,45 @@ impl Backend {
         Backend::Memory(Arc::new(MemoryStore::new()))
     }
 
+    fn postgres() -> Backend {
+        Backend::sql(Engine::Postgres)
+    }
+
+    fn mysql() -> Backend {
+        Backend::sql(Engine::MySql)
+    }
+
+    fn sqlite() -> Backend {
+        Backend::sql(Engine::Sqlite)
+    }
+
+    /// A SQL store, in a table (or SQLite file) no other test uses.
+    fn sql(engine: Engine) -> Backend {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let table = format!("keepsake_test_{}_{n}", std::process::id());
+        let (url, file) = match engine {
+            Engine::Postgres => (postgres_url(), None),
+            Engine::MySql => (mysql_url(), None),
+            Engine::Sqlite => {
+                let file = std::env::temp_dir().join(format!("{table}.db"));
+                (format!("sqlite://{}", file.display()), Some(file))
+            }
+        };
+        let cleanup = SqlCleanup {
+            engine,
+            url: url.clone(),
+            table: table.clone(),
+            file,
+        };
+        Backend::Sql {
+            engine,
+            url,
+            table,
+            cleanup: Arc::new(cleanup),
+        }
+    }
+
     /// Redis, under a prefix no other test uses.
     fn redis() -> Backend {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -99,6 +267,19 @@ impl Backend {
         match self {
             Backend::Cookie => Keepsake::fairing(),
             Backend::Memory(store) => Keepsake::with_store(store.clone()),
+            Backend::Sql {
+                engine, url, table, ..
+            } => match engine {
+                Engine::Postgres => {
+                    Keepsake::with_store(PostgresStore::new(url).unwrap().with_table(table.clone()))
+                }
+                Engine::MySql => {
+                    Keepsake::with_store(MySqlStore::new(url).unwrap().with_table(table.clone()))
+                }
+                Engine::Sqlite => {
+                    Keepsake::with_store(SqliteStore::new(url).unwrap().with_table(table.clone()))
+                }
+            },
             Backend::Redis { url, prefix, .. } => Keepsake::with_store(
                 RedisStore::new(url)
                     .expect("a valid REDIS_URL")
@@ -116,6 +297,20 @@ impl Backend {
         match self {
             Backend::Cookie => None,
             Backend::Memory(store) => Some(store.len()),
+            Backend::Sql {
+                engine, url, table, ..
+            } => {
+                let exists = match engine {
+                    Engine::Postgres => format!("SELECT COUNT(*) FROM pg_tables WHERE tablename = '{table}'"),
+                    Engine::MySql => format!("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'"),
+                    Engine::Sqlite => format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
+                };
+                if sql_scalar(*engine, url, &exists).await == 0 {
+                    return Some(0);
+                }
+                let rows = sql_scalar(*engine, url, &format!("SELECT COUNT(*) FROM {table}")).await;
+                Some(usize::try_from(rows).unwrap())
+            }
             Backend::Redis { url, prefix, .. } => {
                 let mut con = redis_connection(url).await;
                 let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
@@ -145,6 +340,7 @@ impl Backend {
         // temporary (`backend().client(..)`).
         let rocket = match self {
             Backend::Redis { cleanup, .. } => rocket.manage(cleanup.clone()),
+            Backend::Sql { cleanup, .. } => rocket.manage(cleanup.clone()),
             _ => rocket,
         };
         client(rocket).await
@@ -161,11 +357,17 @@ async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
 
 /// Lets a test hold a request between loading its session and saving it.
 #[derive(Default)]
-pub struct Gate(Notify);
+pub struct Gate {
+    /// Notified once the gated request has loaded its session.
+    loaded: Notify,
+    /// Lets the gated request go on to change and save it.
+    release: Notify,
+}
 
 #[get("/gated_push/<item>")]
 async fn gated_push(item: &str, gate: &State<Gate>, mut auth: Session<'_, Auth>) -> &'static str {
-    gate.0.notified().await;
+    gate.loaded.notify_one();
+    gate.release.notified().await;
     auth.cart.push(item.to_owned());
     "pushed late"
 }
@@ -393,6 +595,9 @@ macro_rules! suite {
 suite!(on_cookie, cookie);
 suite!(on_memory, memory);
 suite!(on_redis, redis);
+suite!(on_postgres, postgres);
+suite!(on_mysql, mysql);
+suite!(on_sqlite, sqlite);
 
 /// What only server-side stores promise, for each of them.
 macro_rules! server_side {
@@ -477,9 +682,10 @@ macro_rules! server_side {
                 take_logs();
                 let (late, ()) =
                     rocket::tokio::join!(get(&client, "/gated_push/x", Some(&cookie)), async {
+                        gate.loaded.notified().await;
                         let cleared = get(&client, "/clear", Some(&cookie)).await;
                         assert_eq!(cleared.cookie().map(|c| c.value()), Some(""));
-                        gate.0.notify_one();
+                        gate.release.notify_one();
                     });
                 assert_eq!(late.body, "pushed late");
                 assert!(late.set_cookies.is_empty(), "{:?}", late.set_cookies);
@@ -501,8 +707,9 @@ macro_rules! server_side {
                 let gate = client.rocket().state::<Gate>().unwrap();
                 let (late, new) =
                     rocket::tokio::join!(get(&client, "/gated_push/x", Some(&old)), async {
+                        gate.loaded.notified().await;
                         let new = get(&client, "/cycle", Some(&old)).await.value();
-                        gate.0.notify_one();
+                        gate.release.notify_one();
                         new
                     });
                 assert!(late.set_cookies.is_empty());
@@ -543,6 +750,9 @@ mod server_side {
     use super::*;
     server_side!(on_memory, memory);
     server_side!(on_redis, redis);
+    server_side!(on_postgres, postgres);
+    server_side!(on_mysql, mysql);
+    server_side!(on_sqlite, sqlite);
 }
 
 /// Runs the futures concurrently on this task; returns their outputs in order.
@@ -880,9 +1090,9 @@ async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
     take_logs();
     // The request loads while Redis answers, and saves after it froze.
     let (saved, ()) = rocket::tokio::join!(get(&client, "/gated_push/x", Some(&cookie)), async {
-        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+        gate.loaded.notified().await;
         signal("-STOP");
-        gate.0.notify_one();
+        gate.release.notify_one();
     });
     let loaded = get(&client, "/read", Some(&cookie)).await;
     signal("-CONT");

@@ -2,19 +2,40 @@
 //!
 //! [`Keepsake::with_store`](crate::Keepsake::with_store) takes any [`SessionStore`]:
 //! [`MemoryStore`] for one process and for tests, [`RedisStore`] (feature `redis`)
-//! for more than one machine, or your own.
+//! for more than one machine, `PostgresStore`, `MySqlStore` and `SqliteStore`
+//! (features `postgres`, `mysql`, `sqlite`) for the database an app already runs, or
+//! your own. The `store` configuration key picks one by URL with no code change.
 
 mod memory;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+pub(crate) mod url;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use self::mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::PostgresStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::SqliteStore;
+pub use self::url::StoreUrlError;
 pub use memory::MemoryStore;
 
 /// A record's fields as a store keeps them: each key with its value as JSON text.

@@ -1,0 +1,128 @@
+//! What the SQL stores share: table names, the JSON they send, errors, the sweep.
+
+use std::time::Duration;
+
+use super::{Changes, Fields, StoreError, StoreErrorKind};
+
+/// The table a store uses unless told otherwise.
+pub(crate) const DEFAULT_TABLE: &str = "keepsake_sessions";
+
+/// How often expired rows are swept unless told otherwise.
+pub(crate) const DEFAULT_SWEEP: Duration = Duration::from_secs(5 * 60);
+
+/// Rows deleted per sweep statement, so that no sweep holds locks for long.
+pub(crate) const SWEEP_BATCH: i64 = 1000;
+
+/// How long a request waits for a pooled connection before its session store is
+/// unavailable (a 503).
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections per pool unless the pool is the app's own.
+pub(crate) const MAX_CONNECTIONS: u32 = 10;
+
+/// A table name that cannot change the meaning of a statement it is written into.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "table name `{0}` is not a plain identifier; use letters, digits and `_` (at most 48), \
+     starting with a letter or `_`"
+)]
+pub(crate) struct BadTable(String);
+
+/// Checks a table name before it is written into statements.
+pub(crate) fn check_table(name: &str) -> Result<(), BadTable> {
+    let mut chars = name.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 48;
+    if plain {
+        Ok(())
+    } else {
+        Err(BadTable(name.to_owned()))
+    }
+}
+
+/// A session key that cannot be written into a JSON path.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "session key {0:?} holds `\"`, `\\` or a control character, which SQL JSON paths cannot name"
+)]
+pub(crate) struct BadKey(pub(crate) String);
+
+/// The JSON path of a top-level key, `$."key"`.
+pub(crate) fn path(key: &str) -> Result<String, BadKey> {
+    if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(BadKey(key.to_owned()));
+    }
+    Ok(format!("$.\"{key}\""))
+}
+
+/// The keys a save sets, as one JSON object.
+pub(crate) fn set_object(changes: &Changes) -> String {
+    let mut out = String::from("{");
+    for (i, (key, value)) in changes.set.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // A `String` always serializes.
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
+}
+
+/// A row's JSON object as the record's fields.
+pub(crate) fn fields(store: &'static str, json: &str) -> Result<Fields, StoreError> {
+    let raw: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(json)
+            .map_err(|e| StoreError::of_kind(store, StoreErrorKind::Unreadable, e))?;
+    Ok(raw
+        .into_iter()
+        .map(|(key, value)| (key, value.get().to_owned()))
+        .collect())
+}
+
+/// A database error as a store error: a pool that waited in vain, or a connection
+/// that failed, means the database is unavailable; so does anything else.
+pub(crate) fn failed(store: &'static str, error: sqlx::Error) -> StoreError {
+    StoreError::new(store, error)
+}
+
+/// Milliseconds of a TTL, at least one.
+pub(crate) fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_and_paths() {
+        for good in ["keepsake_sessions", "_t", "T1"] {
+            assert!(check_table(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1t", "a-b", "a;drop table x", "a b", &"x".repeat(49)] {
+            assert!(check_table(bad).is_err(), "{bad}");
+        }
+        assert_eq!(path("user").unwrap(), r#"$."user""#);
+        assert_eq!(path("a.b").unwrap(), r#"$."a.b""#);
+        assert!(path("a\"b").is_err() && path("a\\b").is_err());
+    }
+
+    #[test]
+    fn the_set_object_holds_the_values_as_given() {
+        let changes = Changes {
+            create: false,
+            set: vec![
+                ("a".into(), "[1,{\"x\":null}]".into()),
+                ("q\"".into(), "2".into()),
+            ],
+            removed: vec![],
+        };
+        assert_eq!(set_object(&changes), r#"{"a":[1,{"x":null}],"q\"":2}"#);
+    }
+}

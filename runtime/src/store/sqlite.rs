@@ -1,0 +1,324 @@
+//! `SqliteStore`: records in an SQLite database, one row per session.
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rocket::tokio::sync::OnceCell;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::sql::{self, check_table, failed};
+use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+
+const STORE: &str = "sqlite";
+
+/// Records in an SQLite database file, on sqlx: embedded (nothing to run) and, unlike
+/// [`MemoryStore`](super::MemoryStore), kept across restarts. One row per session in
+/// a table (default `keepsake_sessions`) created on first use:
+///
+/// ```sql
+/// CREATE TABLE keepsake_sessions (
+///     id         TEXT PRIMARY KEY,
+///     data       TEXT NOT NULL CHECK (json_valid(data)),  -- the record, JSON1
+///     expires_at INTEGER NOT NULL                          -- unix ms, indexed
+/// );
+/// ```
+///
+/// A save changes exactly the keys a request changed in one statement
+/// (`json_remove(json_set(data, ..), ..)`), so concurrent requests that change
+/// different keys all survive, and it never recreates a row another request deleted
+/// or renamed, nor one that expired. Expired rows are never loaded, and are deleted in
+/// batches by a sweep off the request path (every 5 minutes unless set with
+/// [`with_sweep_interval`](Self::with_sweep_interval)). The file is opened in WAL
+/// mode; `sqlite::memory:` keeps one in-memory database on one connection.
+///
+/// ```rust,no_run
+/// use rocket_keepsake::{store::SqliteStore, Keepsake};
+///
+/// # fn main() -> Result<(), sqlx::Error> {
+/// let store = SqliteStore::new("sqlite://sessions.db")?;
+/// let rocket = rocket::build().attach(Keepsake::with_store(store));
+/// # Ok(()) }
+/// ```
+pub struct SqliteStore {
+    /// Made on first use, inside the runtime (sqlx's pools need one).
+    pool: OnceLock<SqlitePool>,
+    /// What [`new`](Self::new) parsed, to make the pool with.
+    connect: Option<SqliteConnectOptions>,
+    /// The database is `:memory:`: one connection, kept.
+    memory: bool,
+    table: String,
+    sweep_every: Duration,
+    ready: OnceCell<()>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// A store for the database at `url`: `sqlite://path/to/file.db` (created if
+    /// missing) or `sqlite::memory:`. Only parses the URL: the file is opened on first
+    /// use.
+    pub fn new(url: &str) -> Result<SqliteStore, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        Ok(SqliteStore {
+            memory: url.contains(":memory:") || url.contains("mode=memory"),
+            connect: Some(options),
+            ..SqliteStore::from_pool_parts()
+        })
+    }
+
+    fn from_pool_parts() -> SqliteStore {
+        SqliteStore {
+            pool: OnceLock::new(),
+            connect: None,
+            memory: false,
+            table: sql::DEFAULT_TABLE.into(),
+            sweep_every: sql::DEFAULT_SWEEP,
+            ready: OnceCell::new(),
+        }
+    }
+
+    /// The pool: the app's own, or one made from the URL on first use.
+    fn pool(&self) -> &SqlitePool {
+        self.pool.get_or_init(|| {
+            let options = if self.memory {
+                // Each connection would get its own empty database: keep one, forever.
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                SqlitePoolOptions::new().max_connections(sql::MAX_CONNECTIONS)
+            };
+            options
+                .acquire_timeout(sql::ACQUIRE_TIMEOUT)
+                .connect_lazy_with(self.connect.clone().unwrap_or_default())
+        })
+    }
+
+    /// A store over a pool the app already has.
+    pub fn from_pool(pool: SqlitePool) -> SqliteStore {
+        SqliteStore {
+            pool: OnceLock::from(pool),
+            ..SqliteStore::from_pool_parts()
+        }
+    }
+
+    /// Keeps sessions in table `name` (letters, digits and `_`). Default:
+    /// `keepsake_sessions`.
+    pub fn with_table(mut self, name: impl Into<String>) -> SqliteStore {
+        self.table = name.into();
+        self
+    }
+
+    /// Sweeps expired rows this often; `Duration::ZERO` never. Default: 5 minutes.
+    pub fn with_sweep_interval(mut self, every: Duration) -> SqliteStore {
+        self.sweep_every = every;
+        self
+    }
+
+    /// Deletes expired rows now, in batches; how many.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        self.ready().await?;
+        sweep(self.pool(), &self.table).await
+    }
+
+    /// Creates the table if missing and starts the sweep.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.ready
+            .get_or_try_init(|| async {
+                check_table(&self.table).map_err(|e| StoreError::new(STORE, e))?;
+                let t = &self.table;
+                for statement in [
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, \
+                         data TEXT NOT NULL CHECK (json_valid(data)), expires_at INTEGER NOT NULL)"
+                    ),
+                    format!("CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires_at)"),
+                ] {
+                    sqlx::query(&statement)
+                        .execute(self.pool())
+                        .await
+                        .map_err(|e| failed(STORE, e))?;
+                }
+                if !self.sweep_every.is_zero() {
+                    let (pool, table, every) =
+                        (self.pool().clone(), self.table.clone(), self.sweep_every);
+                    rocket::tokio::spawn(async move {
+                        let mut tick = rocket::tokio::time::interval(every);
+                        tick.tick().await;
+                        while !pool.is_closed() {
+                            tick.tick().await;
+                            if let Err(e) = sweep(&pool, &table).await {
+                                log::warn!(target: "rocket_keepsake", "sweeping expired sessions failed: {}", crate::error::report(&e));
+                            }
+                        }
+                    });
+                }
+                Ok(())
+            })
+            .await
+            .map(drop)
+    }
+}
+
+/// Now, in unix milliseconds.
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn sweep(pool: &SqlitePool, table: &str) -> Result<u64, StoreError> {
+    let statement = format!(
+        "DELETE FROM {table} WHERE id IN \
+         (SELECT id FROM {table} WHERE expires_at <= ? LIMIT ?)"
+    );
+    let mut removed = 0;
+    loop {
+        let done = sqlx::query(&statement)
+            .bind(now())
+            .bind(sql::SWEEP_BATCH)
+            .execute(pool)
+            .await
+            .map_err(|e| failed(STORE, e))?
+            .rows_affected();
+        removed += done;
+        if done < sql::SWEEP_BATCH as u64 {
+            return Ok(removed);
+        }
+    }
+}
+
+/// `data` with the changed keys set and the removed ones deleted, as SQL, and the
+/// values to bind in order.
+fn changed_data(changes: &Changes) -> Result<(String, Vec<String>), StoreError> {
+    let mut expression = String::from("data");
+    let mut binds = Vec::new();
+    if !changes.set.is_empty() {
+        expression = format!("json_set({expression}");
+        for (key, value) in &changes.set {
+            expression.push_str(", ?, json(?)");
+            binds.push(sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
+            binds.push(value.clone());
+        }
+        expression.push(')');
+    }
+    if !changes.removed.is_empty() {
+        expression = format!("json_remove({expression}");
+        for key in &changes.removed {
+            expression.push_str(", ?");
+            binds.push(sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
+        }
+        expression.push(')');
+    }
+    Ok((expression, binds))
+}
+
+#[rocket::async_trait]
+impl SessionStore for SqliteStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+        self.ready().await?;
+        let statement = format!(
+            "SELECT data FROM {} WHERE id = ? AND expires_at > ?",
+            self.table
+        );
+        let row: Option<String> = sqlx::query_scalar(&statement)
+            .bind(id.as_str())
+            .bind(now())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| failed(STORE, e))?;
+        row.map(|json| sql::fields(STORE, &json)).transpose()
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        self.ready().await?;
+        let t = &self.table;
+        let now = now();
+        let expires = now.saturating_add(sql::millis(ttl));
+        let applied = if changes.create {
+            let statement = format!("INSERT INTO {t} (id, data, expires_at) VALUES (?, ?, ?)");
+            sqlx::query(&statement)
+                .bind(id.as_str())
+                .bind(sql::set_object(changes))
+                .bind(expires)
+                .execute(self.pool())
+                .await
+        } else {
+            let (data, binds) = changed_data(changes)?;
+            let statement = format!(
+                "UPDATE {t} SET data = {data}, expires_at = ? WHERE id = ? AND expires_at > ?"
+            );
+            let mut query = sqlx::query(&statement);
+            for bind in &binds {
+                query = query.bind(bind);
+            }
+            query
+                .bind(expires)
+                .bind(id.as_str())
+                .bind(now)
+                .execute(self.pool())
+                .await
+        };
+        if applied.map_err(|e| failed(STORE, e))?.rows_affected() == 0 {
+            return Ok(Saved::Gone);
+        }
+        if !changes.removed.is_empty() {
+            let statement = format!("DELETE FROM {t} WHERE id = ? AND data = '{{}}'");
+            sqlx::query(&statement)
+                .bind(id.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(|e| failed(STORE, e))?;
+        }
+        Ok(Saved::Done)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.ready().await?;
+        sqlx::query(&format!("DELETE FROM {} WHERE id = ?", self.table))
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(|e| failed(STORE, e))?;
+        Ok(())
+    }
+
+    async fn rename(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        self.ready().await?;
+        let now = now();
+        let statement = format!(
+            "UPDATE {} SET id = ?, expires_at = ? WHERE id = ? AND expires_at > ?",
+            self.table
+        );
+        let moved = sqlx::query(&statement)
+            .bind(to.as_str())
+            .bind(now.saturating_add(sql::millis(ttl)))
+            .bind(from.as_str())
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(|e| failed(STORE, e))?
+            .rows_affected();
+        Ok(if moved == 1 { Saved::Done } else { Saved::Gone })
+    }
+}
