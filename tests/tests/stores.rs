@@ -1118,3 +1118,256 @@ async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
     }
     assert!(read.starts_with(r#"user=Some("ada")"#), "{read}");
 }
+
+/// A fairing over the backend's SQL store, and the store itself to sweep.
+fn sql_store(backend: &Backend) -> (Keepsake, Arc<dyn Sweep>) {
+    let Backend::Sql {
+        engine, url, table, ..
+    } = backend
+    else {
+        unreachable!("a SQL backend")
+    };
+    let no_sweep = Duration::ZERO;
+    match engine {
+        Engine::Postgres => {
+            let store = Arc::new(
+                PostgresStore::new(url)
+                    .unwrap()
+                    .with_table(table.clone())
+                    .with_sweep_interval(no_sweep),
+            );
+            (Keepsake::with_store(store.clone()), store)
+        }
+        Engine::MySql => {
+            let store = Arc::new(
+                MySqlStore::new(url)
+                    .unwrap()
+                    .with_table(table.clone())
+                    .with_sweep_interval(no_sweep),
+            );
+            (Keepsake::with_store(store.clone()), store)
+        }
+        Engine::Sqlite => {
+            let store = Arc::new(
+                SqliteStore::new(url)
+                    .unwrap()
+                    .with_table(table.clone())
+                    .with_sweep_interval(no_sweep),
+            );
+            (Keepsake::with_store(store.clone()), store)
+        }
+    }
+}
+
+/// The stores' `sweep`, for one test over all three.
+#[rocket::async_trait]
+trait Sweep: Send + Sync {
+    async fn sweep_now(&self) -> u64;
+}
+
+#[rocket::async_trait]
+impl Sweep for PostgresStore {
+    async fn sweep_now(&self) -> u64 {
+        self.sweep().await.unwrap()
+    }
+}
+
+#[rocket::async_trait]
+impl Sweep for MySqlStore {
+    async fn sweep_now(&self) -> u64 {
+        self.sweep().await.unwrap()
+    }
+}
+
+#[rocket::async_trait]
+impl Sweep for SqliteStore {
+    async fn sweep_now(&self) -> u64 {
+        self.sweep().await.unwrap()
+    }
+}
+
+/// What only the SQL stores promise, for each of them.
+macro_rules! sql_only {
+    ($module:ident, $store:ident) => {
+        mod $module {
+            use super::*;
+
+            #[rocket::async_test]
+            async fn the_sweep_removes_expired_rows_and_only_those() {
+                let backend = Backend::$store();
+                let Backend::Sql {
+                    engine, url, table, ..
+                } = &backend
+                else {
+                    unreachable!()
+                };
+                let (fairing, store) = sql_store(&backend);
+                let client = client(app_with(fairing, &[]).manage(backend.clone())).await;
+                let expired = get(&client, "/login/ada", None).await.value();
+                let live = get(&client, "/login/grace", None).await.value();
+                let id = String::from_utf8(cookie_payload(&expired)).unwrap();
+                let past = match engine {
+                    Engine::Postgres => "now() - interval '1 hour'",
+                    Engine::MySql => "NOW(6) - INTERVAL 1 HOUR",
+                    Engine::Sqlite => "0",
+                };
+                sql_execute(
+                    *engine,
+                    url,
+                    &format!("UPDATE {table} SET expires_at = {past} WHERE id = '{id}'"),
+                )
+                .await;
+                assert!(
+                    read_session(&client, &expired).await.ends_with("new=true"),
+                    "an expired row is never loaded"
+                );
+                assert_eq!(backend.records().await, Some(2), "not yet swept");
+                assert_eq!(store.sweep_now().await, 1);
+                assert_eq!(backend.records().await, Some(1));
+                assert!(read_session(&client, &live)
+                    .await
+                    .starts_with(r#"user=Some("grace")"#));
+            }
+
+            #[rocket::async_test]
+            async fn a_database_at_a_closed_port_gives_503s() {
+                let port = closed_port();
+                let Backend::Sql { engine, .. } = Backend::$store() else {
+                    unreachable!()
+                };
+                let (fairing, name) = match engine {
+                    Engine::Postgres => (
+                        Keepsake::with_store(
+                            PostgresStore::new(&format!(
+                                "postgres://postgres@127.0.0.1:{port}/test"
+                            ))
+                            .unwrap(),
+                        ),
+                        "postgres",
+                    ),
+                    Engine::MySql => (
+                        Keepsake::with_store(
+                            MySqlStore::new(&format!("mysql://root@127.0.0.1:{port}/test"))
+                                .unwrap(),
+                        ),
+                        "mysql",
+                    ),
+                    Engine::Sqlite => (
+                        Keepsake::with_store(
+                            SqliteStore::new("sqlite:///nonexistent-dir/for/keepsake.db").unwrap(),
+                        ),
+                        "sqlite",
+                    ),
+                };
+                let client = client(app_with(fairing, &[])).await;
+                take_logs();
+                let reply = get(&client, "/login/ada", None).await;
+                assert_eq!(reply.status, Status::ServiceUnavailable);
+                assert!(reply.set_cookies.is_empty());
+                let logs = take_logs();
+                assert!(
+                    logs.iter()
+                        .any(|(_, m)| m.contains(&format!("session store `{name}` failed"))),
+                    "{logs:?}"
+                );
+                assert_eq!(get(&client, "/none", None).await.status, Status::Ok);
+            }
+        }
+    };
+}
+
+mod sql_only {
+    use super::*;
+    sql_only!(on_postgres, postgres);
+    sql_only!(on_mysql, mysql);
+    sql_only!(on_sqlite, sqlite);
+}
+
+#[rocket::async_test]
+async fn a_sqlite_session_survives_a_restart() {
+    let backend = Backend::sqlite();
+    let first = backend.client(&[]).await;
+    let cookie = get(&first, "/login/ada", None).await.value();
+    drop(first);
+    let restarted = backend.client(&[]).await;
+    assert!(read_session(&restarted, &cookie)
+        .await
+        .starts_with(r#"user=Some("ada")"#));
+}
+
+#[rocket::async_test]
+async fn the_store_url_picks_each_store() {
+    let sqlite = Backend::sqlite();
+    let Backend::Sql {
+        url: sqlite_url, ..
+    } = &sqlite
+    else {
+        unreachable!()
+    };
+    for url in [
+        "memory".to_owned(),
+        redis_url(),
+        postgres_url(),
+        mysql_url(),
+        sqlite_url.clone(),
+    ] {
+        take_logs();
+        let client = client(app(&[("store", Value::from(url.as_str()))])).await;
+        let logs = take_logs();
+        assert!(
+            logs.iter()
+                .any(|(_, m)| m.contains("sessions are kept in the store")),
+            "{url}: {logs:?}"
+        );
+        let cookie = get(&client, "/login/ada", None).await.value();
+        assert_eq!(
+            cookie_payload(&cookie).len(),
+            32,
+            "{url}: the cookie holds an id"
+        );
+        assert!(
+            read_session(&client, &cookie)
+                .await
+                .starts_with(r#"user=Some("ada")"#),
+            "{url}"
+        );
+        // Remove the record this test made in the store's default table or prefix.
+        assert_eq!(
+            get(&client, "/clear", Some(&cookie))
+                .await
+                .cookie()
+                .map(|c| c.value()),
+            Some("")
+        );
+        assert!(
+            read_session(&client, &cookie).await.ends_with("new=true"),
+            "{url}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_bad_store_url_fails_launch_naming_the_key() {
+    capture_logs();
+    for (url, says) in [
+        ("mongodb://127.0.0.1/x", "names no store"),
+        ("postgres://[::1", "not a valid URL"),
+        ("file:///tmp/sessions", "no store for this scheme yet"),
+    ] {
+        take_logs();
+        let error = app(&[("store", Value::from(url))])
+            .ignite()
+            .await
+            .expect_err("launch must fail");
+        assert!(
+            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+            "{url}"
+        );
+        let logs = take_logs();
+        assert!(
+            logs.iter()
+                .any(|(_, m)| m.contains("keepsake.store") && m.contains(says)),
+            "{url}: {logs:?}"
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //! sessions and typed flash messages, on the signed-cookie default.
 //!
 //! Run it with `cargo run -p keepsake-examples` and open <http://localhost:8000>.
-//! With `KEEPSAKE_STORE=redis` the sessions live in Redis at `REDIS_URL` (default
-//! `redis://127.0.0.1:6379`) instead of in the cookie; no handler changes.
+//! The library's `store` key moves the sessions server-side with no handler change:
+//! `ROCKET_KEEPSAKE_STORE=redis://127.0.0.1:6379`, `=postgres://postgres@127.0.0.1/test`,
+//! `=mysql://root@127.0.0.1/test`, `=sqlite://sessions.db` or `=memory`.
 //! Users live in memory, with argon2 password hashes; the session holds only the
 //! user name. Every form posts, flashes, and redirects (Post/Redirect/Get).
 //!
@@ -20,7 +21,6 @@ use rocket::form::{Form, FromForm};
 use rocket::response::Redirect;
 use rocket::{get, launch, post, routes, uri, State};
 use rocket_dyn_templates::{context, Template};
-use rocket_keepsake::store::RedisStore;
 use rocket_keepsake::{flash, flash_msg, Config, Flash, Flashes, Keepsake, Session};
 
 use users::{Refused, Users};
@@ -177,68 +177,20 @@ fn logout(mut auth: Session<'_, Auth>) -> Redirected {
     )
 }
 
-/// Where sessions live: the `KEEPSAKE_STORE` environment variable.
-enum Store {
-    /// `cookie` (or unset): the whole session in a signed cookie.
-    Cookie,
-    /// `redis`: in Redis at this URL (`REDIS_URL`), the cookie holding only an id.
-    Redis(String),
-}
-
-impl Store {
-    fn from_env() -> Result<Store, String> {
-        match std::env::var("KEEPSAKE_STORE").as_deref() {
-            Err(_) | Ok("cookie") => Ok(Store::Cookie),
-            Ok("redis") => {
-                let url =
-                    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-                Ok(Store::Redis(url))
-            }
-            Ok(other) => Err(format!(
-                "KEEPSAKE_STORE is `{other}`; use `cookie` or `redis`"
-            )),
-        }
-    }
-
-    fn fairing(self) -> Result<Keepsake, String> {
-        match self {
-            Store::Cookie => Ok(Keepsake::fairing()),
-            Store::Redis(url) => RedisStore::new(&url)
-                .map(Keepsake::with_store)
-                .map_err(|e| format!("REDIS_URL `{url}` is invalid: {e}")),
-        }
-    }
-}
-
 #[launch]
 fn rocket() -> _ {
-    app(Store::from_env())
+    app_on(rocket::Config::figment())
 }
 
-/// The app, with sessions in `store`; a bad choice of store fails launch, saying why.
-fn app(store: Result<Store, String>) -> rocket::Rocket<rocket::Build> {
-    app_on(rocket::Config::figment(), store)
-}
-
-/// The app configured by `figment`.
-fn app_on(
-    figment: rocket::figment::Figment,
-    store: Result<Store, String>,
-) -> rocket::Rocket<rocket::Build> {
+/// The app configured by `figment`; sessions live where `keepsake.store` says.
+fn app_on(figment: rocket::figment::Figment) -> rocket::Rocket<rocket::Build> {
     // Templates are found next to this crate, wherever `cargo run` is started from.
     let figment = figment.join((
         "template_dir",
         concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
     ));
-    let rocket = rocket::custom(figment);
-    let rocket = match store.and_then(Store::fairing) {
-        Ok(keepsake) => rocket.attach(keepsake),
-        Err(why) => rocket.attach(AdHoc::try_on_ignite("session store", |rocket| async move {
-            rocket::error!("{why}");
-            Err(rocket)
-        })),
-    };
-    rocket
+    rocket::custom(figment)
+        .attach(Keepsake::fairing())
         .attach(Template::fairing())
         .attach(AdHoc::try_on_ignite("remember-me length", |rocket| async {
             // The same `max_age` the session fairing reads; it reports a bad value.
