@@ -153,20 +153,12 @@ impl PostgresStore {
                         .map_err(|e| failed(STORE, e))?;
                 }
                 tx.commit().await.map_err(|e| failed(STORE, e))?;
-                if !self.sweep_every.is_zero() {
-                    let (pool, table, every) =
-                        (self.pool().clone(), self.table.clone(), self.sweep_every);
-                    rocket::tokio::spawn(async move {
-                        let mut tick = rocket::tokio::time::interval(every);
-                        tick.tick().await;
-                        while !pool.is_closed() {
-                            tick.tick().await;
-                            if let Err(e) = sweep(&pool, &table).await {
-                                log::warn!(target: "rocket_keepsake", "sweeping expired sessions failed: {}", crate::error::report(&e));
-                            }
-                        }
-                    });
-                }
+                sql::spawn_sweeper(
+                    self.pool().clone(),
+                    self.table.clone(),
+                    self.sweep_every,
+                    |pool, table| async move { sweep(&pool, &table).await },
+                );
                 Ok(())
             })
             .await

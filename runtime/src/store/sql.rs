@@ -91,6 +91,33 @@ pub(crate) fn failed(store: &'static str, error: sqlx::Error) -> StoreError {
     StoreError::new(store, error)
 }
 
+/// Runs `sweep` every `every` off the request path, for as long as the pool is open
+/// (and the runtime runs). A sweep that fails is logged, and tried again next time.
+pub(crate) fn spawn_sweeper<DB, F, Fut>(
+    pool: sqlx::Pool<DB>,
+    table: String,
+    every: Duration,
+    sweep: F,
+) where
+    DB: sqlx::Database,
+    F: Fn(sqlx::Pool<DB>, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<u64, StoreError>> + Send,
+{
+    if every.is_zero() {
+        return;
+    }
+    rocket::tokio::spawn(async move {
+        let mut tick = rocket::tokio::time::interval(every);
+        tick.tick().await;
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Err(e) = sweep(pool.clone(), table.clone()).await {
+                log::warn!(target: "rocket_keepsake", "sweeping expired sessions failed: {}", crate::error::report(&e));
+            }
+        }
+    });
+}
+
 /// Milliseconds of a TTL, at least one.
 pub(crate) fn millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
