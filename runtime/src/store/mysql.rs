@@ -196,30 +196,12 @@ fn micros(ttl: Duration) -> i64 {
     sql::millis(ttl).saturating_mul(1000)
 }
 
-/// `data` with the changed keys set and the removed ones deleted, as SQL, and the
-/// values to bind in order.
-fn changed_data(changes: &Changes) -> Result<(String, Vec<String>), StoreError> {
-    let mut expression = String::from("data");
-    let mut binds = Vec::new();
-    if !changes.set.is_empty() {
-        expression = format!("JSON_SET({expression}");
-        for (key, value) in &changes.set {
-            expression.push_str(", ?, JSON_EXTRACT(?, '$')");
-            binds.push(sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
-            binds.push(value.clone());
-        }
-        expression.push(')');
-    }
-    if !changes.removed.is_empty() {
-        expression = format!("JSON_REMOVE({expression}");
-        for key in &changes.removed {
-            expression.push_str(", ?");
-            binds.push(sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
-        }
-        expression.push(')');
-    }
-    Ok((expression, binds))
-}
+/// The JSON functions of MySQL and MariaDB.
+const JSON: sql::JsonFunctions = sql::JsonFunctions {
+    set: "JSON_SET",
+    value: "JSON_EXTRACT(?, '$')",
+    remove: "JSON_REMOVE",
+};
 
 #[rocket::async_trait]
 impl SessionStore for MySqlStore {
@@ -245,7 +227,7 @@ impl SessionStore for MySqlStore {
     ) -> Result<Saved, StoreError> {
         self.ready().await?;
         let t = &self.table;
-        let (data, binds) = changed_data(changes)?;
+        let (data, binds) = sql::changed_data(STORE, &JSON, changes)?;
         let applied = if changes.create {
             let statement = format!(
                 "INSERT INTO {t} (id, data, expires_at) VALUES (?, ?, NOW(6) + INTERVAL ? MICROSECOND)"

@@ -58,6 +58,47 @@ pub(crate) fn path(key: &str) -> Result<String, BadKey> {
     Ok(format!("$.\"{key}\""))
 }
 
+/// An engine's JSON functions, for [`changed_data`].
+pub(crate) struct JsonFunctions {
+    /// Sets paths to values: `JSON_SET` / `json_set`.
+    pub(crate) set: &'static str,
+    /// Makes a JSON value of a bound text: `JSON_EXTRACT(?, '$')` / `json(?)`.
+    pub(crate) value: &'static str,
+    /// Removes paths: `JSON_REMOVE` / `json_remove`.
+    pub(crate) remove: &'static str,
+}
+
+/// `data` with the changed keys set and the removed ones deleted, as one SQL
+/// expression in the engine's JSON functions, and the values to bind, in order.
+pub(crate) fn changed_data(
+    store: &'static str,
+    functions: &JsonFunctions,
+    changes: &Changes,
+) -> Result<(String, Vec<String>), StoreError> {
+    let path = |key: &str| path(key).map_err(|e| StoreError::new(store, e));
+    let mut expression = String::from("data");
+    let mut binds = Vec::new();
+    if !changes.set.is_empty() {
+        expression = format!("{}({expression}", functions.set);
+        for (key, value) in &changes.set {
+            expression.push_str(", ?, ");
+            expression.push_str(functions.value);
+            binds.push(path(key)?);
+            binds.push(value.clone());
+        }
+        expression.push(')');
+    }
+    if !changes.removed.is_empty() {
+        expression = format!("{}({expression}", functions.remove);
+        for key in &changes.removed {
+            expression.push_str(", ?");
+            binds.push(path(key)?);
+        }
+        expression.push(')');
+    }
+    Ok((expression, binds))
+}
+
 /// The keys a save sets, as one JSON object.
 pub(crate) fn set_object(changes: &Changes) -> String {
     let mut out = String::from("{");
@@ -138,6 +179,25 @@ mod tests {
         assert_eq!(path("user").unwrap(), r#"$."user""#);
         assert_eq!(path("a.b").unwrap(), r#"$."a.b""#);
         assert!(path("a\"b").is_err() && path("a\\b").is_err());
+    }
+
+    #[test]
+    fn changed_data_nests_the_engines_functions() {
+        let functions = JsonFunctions {
+            set: "json_set",
+            value: "json(?)",
+            remove: "json_remove",
+        };
+        let changes = Changes {
+            create: false,
+            set: vec![("a".into(), "1".into())],
+            removed: vec!["b".into()],
+        };
+        let (expression, binds) = changed_data("sqlite", &functions, &changes).unwrap();
+        assert_eq!(expression, "json_remove(json_set(data, ?, json(?)), ?)");
+        assert_eq!(binds, [r#"$."a""#, "1", r#"$."b""#]);
+        let none = Changes::default();
+        assert_eq!(changed_data("sqlite", &functions, &none).unwrap().0, "data");
     }
 
     #[test]

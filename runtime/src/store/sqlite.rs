@@ -190,30 +190,12 @@ async fn sweep(pool: &SqlitePool, table: &str) -> Result<u64, StoreError> {
     }
 }
 
-/// `data` with the changed keys set and the removed ones deleted, as SQL, and the
-/// values to bind in order.
-fn changed_data(changes: &Changes) -> Result<(String, Vec<String>), StoreError> {
-    let mut expression = String::from("data");
-    let mut binds = Vec::new();
-    if !changes.set.is_empty() {
-        expression = format!("json_set({expression}");
-        for (key, value) in &changes.set {
-            expression.push_str(", ?, json(?)");
-            binds.push(sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
-            binds.push(value.clone());
-        }
-        expression.push(')');
-    }
-    if !changes.removed.is_empty() {
-        expression = format!("json_remove({expression}");
-        for key in &changes.removed {
-            expression.push_str(", ?");
-            binds.push(sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
-        }
-        expression.push(')');
-    }
-    Ok((expression, binds))
-}
+/// The JSON functions of SQLite.
+const JSON: sql::JsonFunctions = sql::JsonFunctions {
+    set: "json_set",
+    value: "json(?)",
+    remove: "json_remove",
+};
 
 #[rocket::async_trait]
 impl SessionStore for SqliteStore {
@@ -251,7 +233,7 @@ impl SessionStore for SqliteStore {
                 .execute(self.pool())
                 .await
         } else {
-            let (data, binds) = changed_data(changes)?;
+            let (data, binds) = sql::changed_data(STORE, &JSON, changes)?;
             let statement = format!(
                 "UPDATE {t} SET data = {data}, expires_at = ? WHERE id = ? AND expires_at > ?"
             );
