@@ -1344,6 +1344,13 @@ async fn the_store_url_picks_each_store() {
             "{url}"
         );
     }
+    // The URL gives no table name: drop the default tables the stores created.
+    for (engine, url) in [
+        (Engine::Postgres, postgres_url()),
+        (Engine::MySql, mysql_url()),
+    ] {
+        sql_execute(engine, &url, "DROP TABLE IF EXISTS keepsake_sessions").await;
+    }
 }
 
 #[rocket::async_test]

@@ -65,6 +65,15 @@ async fn register_login_dashboard_logout_on_postgres() {
     let url = std::env::var("POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     the_whole_flow(browser_on(&url).await).await;
+    // The flow leaves no rows; drop the default table the store created.
+    let pool = sqlx::PgPool::connect(&url)
+        .await
+        .expect("PostgreSQL answers");
+    sqlx::query("DROP TABLE IF EXISTS keepsake_sessions")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }
 
 #[rocket::async_test]
