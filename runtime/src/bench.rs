@@ -2,7 +2,7 @@
 //! non-default `bench-internals` feature. Each wrapper calls the very functions the
 //! fairing calls, with limits from a real [`Config`].
 
-use crate::codec::{self, Format, Limits, Purpose, Signed, Stamp};
+use crate::codec::{self, Encrypted, Format, Limits, Purpose, Signed, Stamp};
 use crate::config::{Config, Secret};
 use crate::record::Record;
 use crate::view::{SessionView, Tracked};
@@ -25,9 +25,24 @@ impl CookieCodec {
     /// The record format keyed from `secret` (at least 32 bytes), with the limits
     /// of `Config::default()`.
     pub fn new(secret: &[u8]) -> CookieCodec {
+        let format = Format::Signed(Signed::new(Purpose::Record, &Secret(secret.to_vec()), &[]));
+        CookieCodec::with_format(format)
+    }
+
+    /// The encrypted record format (`encrypt = true`) keyed from `secret`.
+    pub fn encrypted(secret: &[u8]) -> CookieCodec {
+        let format = Format::Encrypted(Encrypted::new(
+            Purpose::Record,
+            &Secret(secret.to_vec()),
+            &[],
+        ));
+        CookieCodec::with_format(format)
+    }
+
+    fn with_format(format: Format) -> CookieCodec {
         let config = Config::default();
         CookieCodec {
-            format: Format::Signed(Signed::new(Purpose::Record, &Secret(secret.to_vec()), &[])),
+            format,
             limits: Limits {
                 max_age: config.max_age,
                 idle: config.idle_timeout,
@@ -43,7 +58,10 @@ impl CookieCodec {
             issued: now,
             created: now,
         };
-        self.format.seal(stamp, &record.0.to_json())
+        // Only the encrypted format can fail, when the system has no randomness.
+        self.format
+            .seal(stamp, &record.0.to_json())
+            .unwrap_or_default()
     }
 
     /// What a load and a guard do: open the cookie (verify, check its age), split

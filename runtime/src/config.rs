@@ -54,6 +54,12 @@ pub struct Config {
     pub same_site: SameSite,
     /// `Partitioned` attribute (CHIPS). Default: `false`.
     pub partitioned: bool,
+    /// Encrypt the cookie (AES-256-GCM) as well as authenticate it, so that the client
+    /// cannot read the record: for what must not be read, not just not be changed. An
+    /// encrypted cookie never opens as a signed one, nor the reverse, so switching this
+    /// on starts every client afresh. With a server-side store, the id cookie is
+    /// encrypted. Not with `flask_secret_key`. Default: `false`.
+    pub encrypt: bool,
     /// Previous values of Rocket's `secret_key`, in the same formats: cookies signed
     /// with them are still accepted, and re-signed with the current key on their next
     /// write. Default: none.
@@ -90,6 +96,7 @@ impl fmt::Debug for Config {
             .field("http_only", &self.http_only)
             .field("same_site", &self.same_site)
             .field("partitioned", &self.partitioned)
+            .field("encrypt", &self.encrypt)
             .field("fallback_keys", &redacted(!self.fallback_keys.is_empty()))
             .field(
                 "flask_secret_key",
@@ -122,6 +129,7 @@ impl Default for Config {
             http_only: true,
             same_site: SameSite::Lax,
             partitioned: false,
+            encrypt: false,
             fallback_keys: Vec::new(),
             flask_secret_key: None,
             flask_fallback_keys: Vec::new(),
@@ -215,6 +223,12 @@ pub enum Rule {
          Flask-Session's server-side records are another format; remove the key or the store"
     )]
     FlaskWithStore,
+    /// `flask_secret_key` with `encrypt`.
+    #[error(
+        "`encrypt = true` cannot be used with `flask_secret_key`: Flask reads only its own \
+         signed, readable cookies; remove one of them"
+    )]
+    FlaskWithEncrypt,
 }
 
 /// Why a secret key was refused.
@@ -247,6 +261,7 @@ const KEYS: &[&str] = &[
     "http_only",
     "same_site",
     "partitioned",
+    "encrypt",
     "fallback_keys",
     "flask_secret_key",
     "flask_fallback_keys",
@@ -314,6 +329,9 @@ impl Config {
             }
             if self.absolute_timeout.is_some() {
                 return Some(Rule::FlaskWithAbsoluteTimeout);
+            }
+            if self.encrypt {
+                return Some(Rule::FlaskWithEncrypt);
             }
         }
         None

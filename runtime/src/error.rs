@@ -18,13 +18,19 @@ pub enum SessionError {
     /// The session store could not load the session.
     #[error("the session store is unavailable")]
     Store(#[source] Arc<StoreError>),
+    /// `SessionAdmin` is used with the signed-cookie store, which cannot end a session.
+    #[error(
+        "`SessionAdmin` needs a server-side store: the signed-cookie store cannot revoke a \
+         cookie that a client has copied; use `Keepsake::with_store(..)` or the `store` key"
+    )]
+    NoServerStore,
 }
 
 impl SessionError {
     /// The status a request fails with.
     pub fn status(&self) -> Status {
         match self {
-            SessionError::NotAttached => Status::InternalServerError,
+            SessionError::NotAttached | SessionError::NoServerStore => Status::InternalServerError,
             SessionError::Store(_) => Status::ServiceUnavailable,
         }
     }
@@ -48,6 +54,8 @@ pub(crate) enum SaveError {
          store less, or keep sessions server-side with `Keepsake::with_store`"
     )]
     TooBig { size: usize, largest: LargestKeys },
+    #[error("no random nonce could be drawn to encrypt the session cookie")]
+    NoRandom(#[source] getrandom::Error),
 }
 
 /// The largest keys of a record with their encoded sizes, largest first.

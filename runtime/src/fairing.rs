@@ -113,7 +113,9 @@ impl Fairing for Keepsake {
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
         match Shared::from_figment(rocket.figment(), self.store.clone(), self.clock.clone()) {
-            Ok(shared) => Ok(rocket.manage(shared)),
+            Ok(shared) => Ok(rocket
+                .manage(shared)
+                .mount("/", vec![crate::testing::seed_route()])),
             Err(e) => {
                 log::error!(target: "rocket_keepsake", "{}", report(&e));
                 Err(rocket)
@@ -191,11 +193,16 @@ impl Shared {
                     return;
                 };
                 match apply(&**store, write).await {
-                    Ok(Some(id)) => {
-                        let value = self.format.seal(stamp, id.as_str().as_bytes());
-                        self.warn_if_dropped_by_browsers(req);
-                        res.adjoin_header(self.cookie(value, life, now));
-                    }
+                    Ok(Some(id)) => match self.format.seal(stamp, id.as_str().as_bytes()) {
+                        Ok(value) => {
+                            self.warn_if_dropped_by_browsers(req);
+                            res.adjoin_header(self.cookie(value, life, now));
+                        }
+                        Err(e) => {
+                            log::error!(target: "rocket_keepsake", "session saved, but its cookie cannot be sealed: {e}");
+                            respond_with_catcher(req, res, Status::InternalServerError).await;
+                        }
+                    },
                     Ok(None) => log::warn!(
                         target: "rocket_keepsake",
                         "the session was deleted or moved by a concurrent request (a logout or \
@@ -212,9 +219,8 @@ impl Shared {
     /// conversion applies character by character: our values are URL-safe base64.
     fn cookie(&self, value: String, life: CookieLife, now: u64) -> Header<'static> {
         let mut cookie = self.base_cookie(value);
-        if life == CookieLife::Permanent {
-            let max_age =
-                time::Duration::try_from(self.config.max_age).unwrap_or(time::Duration::MAX);
+        if let CookieLife::Permanent(lifetime) = life {
+            let max_age = time::Duration::try_from(lifetime).unwrap_or(time::Duration::MAX);
             let now = time::OffsetDateTime::from_unix_timestamp(now.try_into().unwrap_or(0))
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
             cookie.set_max_age(max_age);
@@ -250,7 +256,10 @@ impl Shared {
 
 /// Performs a store write; the id the record now lives under, or `None` if another
 /// request deleted or moved it meanwhile (it is then not recreated).
-async fn apply(store: &dyn SessionStore, write: Write) -> Result<Option<SessionId>, StoreError> {
+pub(crate) async fn apply(
+    store: &dyn SessionStore,
+    write: Write,
+) -> Result<Option<SessionId>, StoreError> {
     let new_id = || SessionId::generate().map_err(|e| StoreError::new("keepsake", e));
     let id = match write.target {
         Target::Create => new_id()?,

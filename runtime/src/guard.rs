@@ -65,9 +65,31 @@ impl<T: SessionView> Session<'_, T> {
     }
 
     /// Makes the session permanent ("remember me"): its cookie then carries
-    /// `Expires`/`Max-Age` of `max_age`. `false` makes it end with the browser.
+    /// `Expires`/`Max-Age` of `max_age` (or of its own [lifetime](Self::set_lifetime)).
+    /// `false` makes it end with the browser, and forgets its own lifetime.
     pub fn set_permanent(&mut self, permanent: bool) {
         self.record().set_permanent(permanent);
+    }
+
+    /// Makes the session permanent with its own lifetime, instead of `max_age`: a
+    /// 30-minute kiosk login, a 30-day "remember me". The cookie's `Max-Age` and
+    /// `Expires`, the check of the cookie's age when it comes back, and a store's time
+    /// to live all use it, for this session only. It is capped by `max_age`, counted
+    /// in whole seconds, and kept in the record (under `_lifetime`) until
+    /// [`set_permanent(false)`](Self::set_permanent) or [`clear()`](Self::clear).
+    ///
+    /// ```rust
+    /// # use rocket_keepsake::Session;
+    /// # #[derive(Session, Default)] struct Auth { user: Option<String> }
+    /// use std::time::Duration;
+    ///
+    /// fn kiosk_login(mut auth: Session<'_, Auth>, user: String) {
+    ///     auth.user = Some(user);
+    ///     auth.set_lifetime(Duration::from_secs(30 * 60));
+    /// }
+    /// ```
+    pub fn set_lifetime(&mut self, lifetime: std::time::Duration) {
+        self.record().set_lifetime(lifetime);
     }
 
     /// Re-issues the session, as after a login, against session fixation. With the
@@ -121,7 +143,12 @@ impl<'r, T: SessionView> FromRequest<'r> for Session<'r, T> {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, SessionError> {
         RequestSession::guard(req).await.map(|record| {
-            let tracked = Tracked::load(&lock(record));
+            let mut locked = lock(record);
+            if let Some(key) = T::INDEX {
+                locked.index_by(key);
+            }
+            let tracked = Tracked::load(&locked);
+            drop(locked);
             Session { tracked, record }
         })
     }

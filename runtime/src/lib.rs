@@ -50,6 +50,8 @@
 //! | `#[session(default)]` | an absent key gives `Default::default()` of the field's type |
 //! | `#[session(default = "path::to::fn")]` | an absent key gives `path::to::fn()` |
 //! | `#[session(skip)]` | the field is never stored |
+//! | `#[session(rotate)]` | a change of the field (a login, a role change) re-issues the session id in the same response, as [`cycle_id()`](Session::cycle_id) would |
+//! | `#[session(index)]` | a server-side store indexes the session by the field's value, so that [`SessionAdmin::revoke_all`] can end every session of one user; at most one per view; the cookie store ignores it |
 //!
 //! Without a `default` option, an absent or undecodable key gives the field's value in
 //! the struct's own `Default`. Keys starting with `_` are reserved for the library.
@@ -65,6 +67,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admin;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
@@ -80,8 +83,10 @@ mod record;
 mod request;
 mod state;
 pub mod store;
+pub mod testing;
 mod view;
 
+pub use admin::SessionAdmin;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{BadKey, Config, ConfigError, Rule};
 pub use error::SessionError;
@@ -89,7 +94,7 @@ pub use fairing::Keepsake;
 pub use flash::{Flash, FlashCategory, Flashes, UnknownCategory};
 pub use guard::Session;
 pub use record::MAX_FLASHES;
-pub use view::SessionView;
+pub use view::{IndexedView, SessionView};
 
 /// Derives [`SessionView`] for a struct with named fields, making it usable as
 /// [`Session<'_, T>`](struct@Session). See the [crate docs](crate) for the options.

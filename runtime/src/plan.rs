@@ -75,18 +75,26 @@ pub(crate) enum Target {
 pub(crate) enum CookieLife {
     /// Until the browser closes: neither `Expires` nor `Max-Age`.
     Browser,
-    /// `max_age`: both `Expires` and `Max-Age`.
-    Permanent,
+    /// This long (`max_age`, or the session's own shorter lifetime): both `Expires`
+    /// and `Max-Age`.
+    Permanent(Duration),
 }
 
 impl CookieLife {
-    fn of(permanent: bool) -> CookieLife {
-        if permanent {
-            CookieLife::Permanent
+    fn of(record: &Record, config: &Config) -> CookieLife {
+        if record.is_permanent() {
+            CookieLife::Permanent(lifetime(record, config))
         } else {
             CookieLife::Browser
         }
     }
+}
+
+/// How long the session may live between requests: its own lifetime, capped by `max_age`.
+pub(crate) fn lifetime(record: &Record, config: &Config) -> Duration {
+    record
+        .lifetime()
+        .map_or(config.max_age, |own| own.min(config.max_age))
 }
 
 /// Decides what the response does about `record`, at `now` (unix seconds).
@@ -128,7 +136,7 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
         issued: now,
         created,
     };
-    let life = CookieLife::of(permanent);
+    let life = CookieLife::of(record, config);
     if rules.server_side {
         let (target, changes) = match record.lifecycle() {
             Lifecycle::Loaded { id: Some(id), .. } => {
@@ -150,7 +158,7 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
         let write = Write {
             target,
             changes,
-            ttl: ttl(config, created, now),
+            ttl: ttl(config, lifetime(record, config), created, now),
         };
         return Plan::Store { write, stamp, life };
     }
@@ -161,7 +169,10 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
         } else {
             record.to_json()
         };
-        let value = rules.format.seal(stamp, &payload);
+        let value = match rules.format.seal(stamp, &payload) {
+            Ok(value) => value,
+            Err(e) => return Plan::Fail(SaveError::NoRandom(e)),
+        };
         let size = config.cookie_name.len() + 1 + value.len();
         if size <= MAX_COOKIE_LEN {
             return Plan::Cookie {
@@ -189,9 +200,10 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
 }
 
 /// How long a stored record lives unless refreshed: the idle timeout if set, else
-/// `max_age`, and never past the absolute timeout.
-pub(crate) fn ttl(config: &Config, created: u64, now: u64) -> Duration {
-    let ttl = config.idle_timeout.unwrap_or(config.max_age);
+/// `lifetime` (`max_age`, or the session's own), never more than `lifetime`, and never
+/// past the absolute timeout.
+pub(crate) fn ttl(config: &Config, lifetime: Duration, created: u64, now: u64) -> Duration {
+    let ttl = config.idle_timeout.unwrap_or(lifetime).min(lifetime);
     match config.absolute_timeout {
         Some(absolute) => {
             let lived = Duration::from_secs(now.saturating_sub(created));
@@ -237,7 +249,7 @@ mod tests {
                 life,
                 dropped_flashes,
                 ..
-            } => format!("cookie {life:?} dropped={dropped_flashes}"),
+            } => format!("cookie {} dropped={dropped_flashes}", life_name(*life)),
             Plan::Store { write, life, .. } => {
                 let target = match write.target {
                     Target::Create => "create",
@@ -245,8 +257,16 @@ mod tests {
                     Target::Rename { .. } => "rename",
                     Target::Replace { .. } => "replace",
                 };
-                format!("store {target} {life:?} create={}", write.changes.create)
+                let life = life_name(*life);
+                format!("store {target} {life} create={}", write.changes.create)
             }
+        }
+    }
+
+    fn life_name(life: CookieLife) -> &'static str {
+        match life {
+            CookieLife::Browser => "Browser",
+            CookieLife::Permanent(_) => "Permanent",
         }
     }
 
@@ -453,11 +473,41 @@ mod tests {
             max_age: Duration::from_secs(1000),
             ..Config::default()
         };
-        assert_eq!(ttl(&config, NOW, NOW), Duration::from_secs(1000));
+        let max = config.max_age;
+        assert_eq!(ttl(&config, max, NOW, NOW), Duration::from_secs(1000));
+        let own = Duration::from_secs(40);
+        assert_eq!(ttl(&config, own, NOW, NOW), own, "a session's own lifetime");
         config.idle_timeout = Some(Duration::from_secs(60));
-        assert_eq!(ttl(&config, NOW, NOW), Duration::from_secs(60));
+        assert_eq!(ttl(&config, max, NOW, NOW), Duration::from_secs(60));
+        assert_eq!(
+            ttl(&config, own, NOW, NOW),
+            own,
+            "shorter than the idle timeout"
+        );
         config.absolute_timeout = Some(Duration::from_secs(100));
-        assert_eq!(ttl(&config, NOW - 70, NOW), Duration::from_secs(30));
-        assert_eq!(ttl(&config, NOW - 500, NOW), Duration::from_secs(1));
+        assert_eq!(ttl(&config, max, NOW - 70, NOW), Duration::from_secs(30));
+        assert_eq!(ttl(&config, max, NOW - 500, NOW), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_sessions_own_lifetime_is_capped_by_max_age() {
+        let config = Config {
+            max_age: Duration::from_secs(1000),
+            ..Config::default()
+        };
+        let mut record = loaded(r#"{"a":1}"#);
+        record.set_lifetime(Duration::from_secs(60));
+        assert_eq!(
+            CookieLife::of(&record, &config),
+            CookieLife::Permanent(Duration::from_secs(60))
+        );
+        record.set_lifetime(Duration::from_secs(5000));
+        assert_eq!(
+            CookieLife::of(&record, &config),
+            CookieLife::Permanent(Duration::from_secs(1000))
+        );
+        record.set_permanent(false);
+        assert_eq!(CookieLife::of(&record, &config), CookieLife::Browser);
+        assert_eq!(record.lifetime(), None, "set_permanent(false) forgets it");
     }
 }

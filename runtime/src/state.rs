@@ -9,7 +9,7 @@ use rocket::figment::{value::Value, Figment};
 use rocket::Request;
 
 use crate::clock::{unix_seconds, Clock};
-use crate::codec::{self, Flask, Format, Limits, Purpose, Signed};
+use crate::codec::{self, Encrypted, Flask, Format, Limits, Purpose, Signed};
 use crate::config::{BadKey, Config, ConfigError, Rule, Secret};
 use crate::error::{report, SessionError};
 use crate::record::Record;
@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     /// A `Secure` cookie was already sent to a plain-http, non-loopback host, and
     /// the warning about it logged.
     pub(crate) warned_insecure: AtomicBool,
+    /// The runtime the instance ignited on, where the blocking test helpers run store
+    /// calls (a store's connections belong to it).
+    pub(crate) runtime: Option<rocket::tokio::runtime::Handle>,
 }
 
 impl Shared {
@@ -60,7 +63,11 @@ impl Shared {
         let format = match (&config.flask_secret_key, &backend) {
             (None, _) => {
                 let (secret, fallbacks) = keys(figment, &config)?;
-                Format::Signed(Signed::new(purpose, &secret, &fallbacks))
+                if config.encrypt {
+                    Format::Encrypted(Encrypted::new(purpose, &secret, &fallbacks))
+                } else {
+                    Format::Signed(Signed::new(purpose, &secret, &fallbacks))
+                }
             }
             (Some(_), Backend::Store(_)) => return Err(ConfigError::Rule(Rule::FlaskWithStore)),
             (Some(flask), Backend::Cookie) => Format::Flask(Flask::new(
@@ -81,6 +88,7 @@ impl Shared {
             backend,
             clock,
             warned_insecure: AtomicBool::new(false),
+            runtime: rocket::tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -94,15 +102,33 @@ impl Shared {
     /// new session (which never adopts the client's id), and so does a stored record
     /// that cannot be read (it is deleted). A store that fails is an error.
     pub(crate) async fn load(&self, req: &Request<'_>) -> Result<Record, SessionError> {
+        let cookie = req.cookies().get(&self.config.cookie_name);
+        self.load_cookie(cookie.map(|c| c.value())).await
+    }
+
+    /// [`Shared::load`], from the session cookie's value, if one arrived.
+    pub(crate) async fn load_cookie(&self, value: Option<&str>) -> Result<Record, SessionError> {
         let now = self.now();
-        let Some(cookie) = req.cookies().get(&self.config.cookie_name) else {
+        let Some(value) = value else {
             return Ok(Record::new(now));
         };
-        let opened = match codec::open(&self.format, &self.limits, cookie.value(), now) {
+        let opened = match codec::open(&self.format, &self.limits, value, now) {
             Ok(opened) => opened,
             Err(why) => return Ok(fresh(now, &why)),
         };
-        let (created, rotated) = (opened.stamp.created, opened.rotated);
+        let (created, issued, rotated) =
+            (opened.stamp.created, opened.stamp.issued, opened.rotated);
+        // A session with its own lifetime (shorter than `max_age`, which `open` checked).
+        let within_lifetime = |record: Record| match record.lifetime() {
+            Some(lifetime) if now.saturating_sub(issued) > lifetime.as_secs() => fresh(
+                now,
+                &format_args!(
+                    "the session outlived its own lifetime ({}s)",
+                    lifetime.as_secs()
+                ),
+            ),
+            _ => record,
+        };
         let store = match &self.backend {
             Backend::Cookie => {
                 let record = if self.format.is_flask() {
@@ -111,7 +137,7 @@ impl Shared {
                     Record::from_json(opened.payload, created, rotated)
                 };
                 return Ok(match record {
-                    Ok(record) => record,
+                    Ok(record) => within_lifetime(record),
                     Err(e) => fresh(now, &format_args!("cookie payload is not a record: {e}")),
                 });
             }
@@ -122,7 +148,7 @@ impl Shared {
         };
         let unreadable = match store.load(&id).await {
             Ok(Some(fields)) => match Record::from_fields(id.clone(), fields, created, rotated) {
-                Ok(record) => return Ok(record),
+                Ok(record) => return Ok(within_lifetime(record)),
                 Err(e) => report(&e),
             },
             Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),

@@ -88,6 +88,14 @@ pub trait SessionView: Sealed + Send + Sized + 'static {
     #[doc(hidden)]
     const KEYS: &'static [&'static str];
 
+    /// The keys of the `#[session(rotate)]` fields: a change of one re-issues the id.
+    #[doc(hidden)]
+    const ROTATE: &'static [&'static str] = &[];
+
+    /// The key of the `#[session(index)]` field, if the view has one.
+    #[doc(hidden)]
+    const INDEX: Option<&'static str> = None;
+
     /// Builds the view, calling [`FieldReader::field`] once per key, in order.
     #[doc(hidden)]
     fn load(reader: &mut FieldReader<'_>) -> Self;
@@ -95,6 +103,20 @@ pub trait SessionView: Sealed + Send + Sized + 'static {
     /// Encodes each stored field, calling [`FieldEncoder::field`] once per key, in order.
     #[doc(hidden)]
     fn encode(&self, encoder: &mut FieldEncoder<'_>);
+}
+
+/// A view with an `#[session(index)]` field: [`SessionAdmin::revoke_all`] can end every
+/// session whose field holds a given value. Implemented by `#[derive(Session)]`.
+///
+/// [`SessionAdmin::revoke_all`]: crate::SessionAdmin::revoke_all
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[session(index)]` field",
+    label = "sessions cannot be found by a value of `{Self}`",
+    note = "mark the field that identifies the user (say `user_id`) with `#[session(index)]`"
+)]
+pub trait IndexedView: SessionView {
+    /// The record key of the index field.
+    const INDEX_KEY: &'static str;
 }
 
 /// Hands a view's `load` the decoded value of each of its keys.
@@ -166,6 +188,31 @@ impl FieldEncoder<'_> {
     }
 }
 
+/// Each stored field of `view` with its encoding, in field order: what seeding a
+/// session with the view writes.
+pub(crate) fn encode_fields<T: SessionView>(
+    view: &T,
+) -> Result<Vec<(&'static str, Box<str>)>, SaveError> {
+    let mut fields = Vec::with_capacity(T::KEYS.len());
+    let mut failure = None;
+    let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
+        let Some(&key) = T::KEYS.get(i) else {
+            return;
+        };
+        match encoded {
+            Ok(bytes) => fields.push((key, String::from_utf8_lossy(bytes).into())),
+            Err(source) => {
+                failure.get_or_insert(SaveError::Unserializable { key, source });
+            }
+        }
+    };
+    view.encode(&mut FieldEncoder::new(0, &mut sink));
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(fields),
+    }
+}
+
 /// A loaded view, and what its fields were before the handler could change them.
 pub(crate) struct Tracked<T> {
     value: T,
@@ -196,7 +243,6 @@ impl<T: SessionView> Tracked<T> {
         &self.value
     }
 
-    #[cfg(feature = "bench-internals")]
     pub(crate) fn into_value(self) -> T {
         self.value
     }
@@ -231,6 +277,7 @@ impl<T: SessionView> Tracked<T> {
         let loaded = self.loaded;
         let mut failure = None;
         let mut rewritten = 0u64;
+        let mut rotate = false;
         let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
             // The derive encodes exactly one field per key; nothing else implements views.
             let (Some(&key), Some(before)) = (T::KEYS.get(i), baseline.get_mut(i)) else {
@@ -259,12 +306,16 @@ impl<T: SessionView> Tracked<T> {
                 if i < 64 {
                     rewritten |= 1 << i;
                 }
+                rotate |= T::ROTATE.contains(&key);
                 record.set(key, text);
             }
         };
         self.value.encode(&mut FieldEncoder::new(0, &mut sink));
         if let Some(failure) = failure {
             record.fail(failure);
+        }
+        if rotate {
+            record.renew();
         }
         // A field written back compares with what it wrote from now on.
         self.loaded &= !rewritten;

@@ -9,6 +9,8 @@ const SESSION: &str = "session";
 const RENAME: &str = "rename";
 const DEFAULT: &str = "default";
 const SKIP: &str = "skip";
+const ROTATE: &str = "rotate";
+const INDEX: &str = "index";
 
 /// Where an absent key's value comes from, when the field says.
 pub(crate) enum DefaultValue {
@@ -24,6 +26,10 @@ pub(crate) struct FieldAttrs {
     pub(crate) rename: Option<LitStr>,
     pub(crate) default: Option<(Span, DefaultValue)>,
     pub(crate) skip: Option<Span>,
+    /// `#[session(rotate)]`: a change of the field re-issues the session id.
+    pub(crate) rotate: Option<Span>,
+    /// `#[session(index)]`: the field's value indexes the session in a server store.
+    pub(crate) index: Option<Span>,
 }
 
 impl FieldAttrs {
@@ -48,10 +54,14 @@ impl FieldAttrs {
                     set_once(cx, &mut out.default, key, (key_span(key), value));
                 } else if key.is_ident(SKIP) {
                     set_once(cx, &mut out.skip, key, key_span(key));
+                } else if key.is_ident(ROTATE) {
+                    set_once(cx, &mut out.rotate, key, key_span(key));
+                } else if key.is_ident(INDEX) {
+                    set_once(cx, &mut out.index, key, key_span(key));
                 } else {
                     let name = quote::ToTokens::to_token_stream(key).to_string().replace(' ', "");
                     return Err(meta.error(format_args!(
-                        "unknown `#[session]` option `{name}`; expected one of `rename`, `default`, `skip`"
+                        "unknown `#[session]` option `{name}`; expected one of `rename`, `default`, `skip`, `rotate`, `index`"
                     )));
                 }
                 Ok(())

@@ -16,6 +16,24 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let ident = input.ident;
     let keys = input.stored().map(|f| f.key().0);
     let markers = input.fields.iter().map(|field| marker(field.ident));
+    let rotate = input
+        .stored()
+        .filter(|f| f.attrs.rotate.is_some())
+        .map(|f| f.key().0);
+    let index = input.stored().find(|f| f.attrs.index.is_some());
+    let index_const = index.map(|f| {
+        let key = f.key().0;
+        quote!(const INDEX: ::core::option::Option<&'static str> = ::core::option::Option::Some(#key);)
+    });
+    let indexed_impl = index.map(|f| {
+        let key = f.key().0;
+        quote! {
+            #[automatically_derived]
+            impl ::rocket_keepsake::IndexedView for #ident {
+                const INDEX_KEY: &'static str = #key;
+            }
+        }
+    });
     let load = load_body(input);
     let encode = input.stored().map(|field| {
         let (ident, ty, marker) = (field.ident, field.ty, marker(field.ident));
@@ -34,6 +52,8 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             #[automatically_derived]
             impl ::rocket_keepsake::__private::SessionView for #ident {
                 const KEYS: &'static [&'static str] = &[#(#keys),*];
+                const ROTATE: &'static [&'static str] = &[#(#rotate),*];
+                #index_const
 
                 fn load(__keepsake_reader: &mut ::rocket_keepsake::__private::FieldReader<'_>) -> Self {
                     #load
@@ -43,6 +63,8 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     #(#encode)*
                 }
             }
+
+            #indexed_impl
         };
     }
 }

@@ -3,14 +3,16 @@
 //! A [`Format`] turns a payload (the record's JSON, or a server-side store's session
 //! id) into a cookie value and back, with a [`Stamp`] saying when it was issued and
 //! when its session began: keepsake's own signed format ([`signed`]) or Flask's
-//! ([`flask`]). Another (an encrypted one) plugs in beside them as a further variant,
-//! without the fairing changing: it only calls [`open`] and [`Format::seal`].
+//! ([`flask`]), or keepsake's encrypted one ([`encrypted`], `encrypt = true`). The
+//! fairing only calls [`open`] and [`Format::seal`].
 
+pub(crate) mod encrypted;
 pub(crate) mod flask;
 pub(crate) mod signed;
 
 use std::time::Duration;
 
+pub(crate) use self::encrypted::Encrypted;
 pub(crate) use self::flask::Flask;
 pub(crate) use self::signed::{Purpose, Signed};
 
@@ -69,14 +71,18 @@ pub(crate) enum Format {
     Signed(Signed),
     /// Flask's: itsdangerous' HMAC-SHA1 timed serializer over TaggedJSON.
     Flask(Flask),
+    /// keepsake's encrypted one: AES-256-GCM over the stamped payload.
+    Encrypted(Encrypted),
 }
 
 impl Format {
-    /// Seals `payload` with the current key.
-    pub(crate) fn seal(&self, stamp: Stamp, payload: &[u8]) -> String {
+    /// Seals `payload` with the current key. Only the encrypted format can fail: when
+    /// the system has no random nonce to give.
+    pub(crate) fn seal(&self, stamp: Stamp, payload: &[u8]) -> Result<String, getrandom::Error> {
         match self {
-            Format::Signed(signed) => signed.seal(stamp, payload),
-            Format::Flask(flask) => flask.seal(stamp, payload),
+            Format::Signed(signed) => Ok(signed.seal(stamp, payload)),
+            Format::Flask(flask) => Ok(flask.seal(stamp, payload)),
+            Format::Encrypted(encrypted) => encrypted.seal(stamp, payload),
         }
     }
 
@@ -90,6 +96,7 @@ impl Format {
         match self {
             Format::Signed(signed) => signed.open(value),
             Format::Flask(flask) => flask.open(value),
+            Format::Encrypted(encrypted) => encrypted.open(value),
         }
     }
 }
@@ -207,7 +214,7 @@ mod tests {
             issued: 1000,
             created: 1000,
         };
-        let value = format.seal(stamp, b"{}");
+        let value = format.seal(stamp, b"{}").unwrap();
         assert_eq!(open(&format, &limits, &value, 1010).unwrap().payload, b"{}");
         assert_eq!(
             open(&format, &limits, &value, 1011).unwrap_err(),

@@ -42,6 +42,14 @@ impl Purpose {
             Purpose::SessionId => b"rocket_keepsake session id v1",
         }
     }
+
+    /// The label of the purpose's encryption key, never equal to a signing label.
+    pub(super) fn aead_label(self) -> &'static [u8] {
+        match self {
+            Purpose::Record => b"rocket_keepsake session record aes-256-gcm v1",
+            Purpose::SessionId => b"rocket_keepsake session id aes-256-gcm v1",
+        }
+    }
 }
 
 /// Signs and verifies cookie values for one purpose.
@@ -111,7 +119,7 @@ impl Signed {
     }
 }
 
-fn read_u64(bytes: &[u8]) -> u64 {
+pub(super) fn read_u64(bytes: &[u8]) -> u64 {
     let mut word = [0; 8];
     word.copy_from_slice(bytes);
     u64::from_be_bytes(word)

@@ -12,6 +12,10 @@ use crate::store::{Changes, Fields, SessionId};
 /// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
 pub(crate) const PERMANENT_KEY: &str = "_permanent";
 
+/// Reserved key holding the session's own lifetime in seconds, set by
+/// `Session::set_lifetime` (keepsake's; Flask ignores it and keeps it).
+pub(crate) const LIFETIME_KEY: &str = "_lifetime";
+
 /// Reserved key holding pending flash messages as `[category, message]` pairs, oldest
 /// first (Flask's `_flashes`).
 pub(crate) const FLASHES_KEY: &str = "_flashes";
@@ -58,6 +62,8 @@ pub(crate) struct Record {
     /// For a record read from Flask's format: each key's value as Flask wrote it, sent
     /// back verbatim while the key is unchanged.
     flask_originals: BTreeMap<String, Box<str>>,
+    /// Keys of `#[session(index)]` fields of the views this request used.
+    index: Vec<&'static str>,
 }
 
 /// Where a record came from, and what this request did to the session it belongs to.
@@ -98,7 +104,19 @@ impl Record {
             failure: None,
             flashes: None,
             flask_originals: BTreeMap::new(),
+            index: Vec::new(),
         }
+    }
+
+    /// Notes that `key` is a view's index key: a store indexes the session by its value.
+    pub(crate) fn index_by(&mut self, key: &'static str) {
+        if !self.index.contains(&key) {
+            self.index.push(key);
+        }
+    }
+
+    fn index_keys(&self) -> Vec<String> {
+        self.index.iter().map(|&key| key.to_owned()).collect()
     }
 
     /// The record a client sent in Flask's format, from its verified TaggedJSON.
@@ -233,6 +251,7 @@ impl Record {
                 .map(|(key, value)| (key.to_owned(), value.to_owned()))
                 .collect(),
             removed: Vec::new(),
+            index: self.index_keys(),
         }
     }
 
@@ -241,6 +260,7 @@ impl Record {
         let create = matches!(self.lifecycle, Lifecycle::New | Lifecycle::Purged { .. });
         let mut changes = Changes {
             create,
+            index: self.index_keys(),
             ..Changes::default()
         };
         for key in &self.changed {
@@ -394,7 +414,21 @@ impl Record {
             self.set(PERMANENT_KEY, "true".into());
         } else {
             self.remove(PERMANENT_KEY);
+            self.remove(LIFETIME_KEY);
         }
+    }
+
+    /// The session's own lifetime (`set_lifetime`), if it has one.
+    pub(crate) fn lifetime(&self) -> Option<std::time::Duration> {
+        let seconds = self.get(LIFETIME_KEY)?.parse::<u64>().ok()?;
+        Some(std::time::Duration::from_secs(seconds))
+    }
+
+    /// Makes the session permanent with its own lifetime (whole seconds, at least one).
+    pub(crate) fn set_lifetime(&mut self, lifetime: std::time::Duration) {
+        self.set_permanent(true);
+        let seconds = lifetime.as_secs().max(1);
+        self.set(LIFETIME_KEY, seconds.to_string().into_boxed_str());
     }
 
     /// The `n` largest keys with their encoded sizes, largest first.
@@ -531,7 +565,8 @@ mod tests {
             Changes {
                 create: true,
                 set: vec![("a".into(), "2".into())],
-                removed: vec![]
+                removed: vec![],
+                index: vec![],
             }
         );
     }

@@ -1,6 +1,6 @@
 //! `MemoryStore`: records in this process's memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,14 +25,17 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     records: HashMap<SessionId, Stored>,
+    /// `#[session(index)]` entries: (key, value as JSON text) to the sessions holding it.
+    index: HashMap<(String, String), HashSet<SessionId>>,
     writes_since_sweep: usize,
 }
 
-/// One session's fields and when they expire.
+/// One session's fields, when they expire, and the index entries it is under.
 #[derive(Debug)]
 struct Stored {
     fields: Fields,
     expires: Instant,
+    indexed: Vec<(String, String)>,
 }
 
 /// Sweep expired records after this many writes.
@@ -54,6 +57,12 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// How many index entries (`#[session(index)]` values) are held: each is removed
+    /// with the last record under it, and an expired record's with the record.
+    pub fn index_len(&self) -> usize {
+        self.lock().index.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -63,16 +72,77 @@ impl Inner {
     /// The live record under `id`; an expired one is removed.
     fn live(&mut self, id: &SessionId, now: Instant) -> Option<&mut Stored> {
         if self.records.get(id).is_some_and(|r| r.expires <= now) {
-            self.records.remove(id);
+            self.remove(id);
         }
         self.records.get_mut(id)
+    }
+
+    /// Removes the record under `id` and its index entries.
+    fn remove(&mut self, id: &SessionId) -> Option<Stored> {
+        let stored = self.records.remove(id)?;
+        for entry in &stored.indexed {
+            self.unindex(entry, id);
+        }
+        Some(stored)
+    }
+
+    fn unindex(&mut self, entry: &(String, String), id: &SessionId) {
+        if let Some(ids) = self.index.get_mut(entry) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.index.remove(entry);
+            }
+        }
+    }
+
+    /// Brings the index entries of the record under `id` up to date for `keys`.
+    fn reindex(&mut self, id: &SessionId, keys: &[String]) {
+        let Some(stored) = self.records.get_mut(id) else {
+            return;
+        };
+        let mut stale = Vec::new();
+        let mut fresh = Vec::new();
+        for key in keys {
+            let now = stored
+                .fields
+                .get(key)
+                .filter(|value| value.as_str() != "null");
+            let before = stored.indexed.iter().position(|(k, _)| k == key);
+            match (before, now) {
+                (Some(i), Some(value)) if stored.indexed[i].1 == *value => {}
+                (before, now) => {
+                    if let Some(i) = before {
+                        stale.push(stored.indexed.swap_remove(i));
+                    }
+                    if let Some(value) = now {
+                        let entry = (key.clone(), value.clone());
+                        stored.indexed.push(entry.clone());
+                        fresh.push(entry);
+                    }
+                }
+            }
+        }
+        for entry in &stale {
+            self.unindex(entry, id);
+        }
+        for entry in fresh {
+            self.index.entry(entry).or_default().insert(id.clone());
+        }
     }
 
     fn wrote(&mut self, now: Instant) {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= SWEEP_EVERY {
             self.writes_since_sweep = 0;
-            self.records.retain(|_, r| r.expires > now);
+            let expired: Vec<SessionId> = self
+                .records
+                .iter()
+                .filter(|(_, r)| r.expires <= now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &expired {
+                self.remove(id);
+            }
         }
     }
 }
@@ -100,6 +170,7 @@ impl SessionStore for MemoryStore {
             None if changes.create => inner.records.entry(id.clone()).or_insert(Stored {
                 fields: Fields::new(),
                 expires,
+                indexed: Vec::new(),
             }),
             None => return Ok(Saved::Gone),
         };
@@ -109,14 +180,16 @@ impl SessionStore for MemoryStore {
         }
         record.expires = expires;
         if record.fields.is_empty() {
-            inner.records.remove(id);
+            inner.remove(id);
+        } else if !changes.index.is_empty() {
+            inner.reindex(id, &changes.index);
         }
         inner.wrote(now);
         Ok(Saved::Done)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.lock().records.remove(id);
+        self.lock().remove(id);
         Ok(())
     }
 
@@ -131,13 +204,38 @@ impl SessionStore for MemoryStore {
         if inner.live(from, now).is_none() {
             return Ok(Saved::Gone);
         }
-        let Some(mut record) = inner.records.remove(from) else {
+        let Some(mut record) = inner.remove(from) else {
             return Ok(Saved::Gone);
         };
         record.expires = now + ttl;
+        for entry in &record.indexed {
+            inner
+                .index
+                .entry(entry.clone())
+                .or_default()
+                .insert(to.clone());
+        }
         inner.records.insert(to.clone(), record);
         inner.wrote(now);
         Ok(Saved::Done)
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let entry = (key.to_owned(), value.to_owned());
+        let ids: Vec<SessionId> = inner
+            .index
+            .get(&entry)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut ended = 0;
+        for id in &ids {
+            if let Some(stored) = inner.remove(id) {
+                ended += usize::from(stored.expires > now);
+            }
+        }
+        Ok(ended)
     }
 }
 
@@ -154,6 +252,7 @@ mod tests {
             create: false,
             set: vec![(key.into(), value.into())],
             removed: vec![],
+            index: vec![],
         }
     }
 
@@ -230,6 +329,7 @@ mod tests {
             create: false,
             set: vec![],
             removed: vec!["a".into()],
+            index: vec![],
         };
         store.save(&id, &remove, HOUR).await.unwrap();
         assert!(store.is_empty());

@@ -91,6 +91,10 @@ pub struct Changes {
     pub set: Vec<(String, String)>,
     /// Keys to delete.
     pub removed: Vec<String>,
+    /// The keys of `#[session(index)]` fields among the record's keys: a store that
+    /// supports [`SessionStore::revoke_all`] indexes the session under each one's
+    /// value (when it is set and not `null`), in the same atomic step as the write.
+    pub index: Vec<String>,
 }
 
 /// The outcome of a write that may find its record gone.
@@ -127,6 +131,9 @@ pub enum StoreErrorKind {
     /// The record exists but is not a session record (wrong type, not UTF-8): the
     /// fairing deletes it and the client starts a fresh session, as with a bad cookie.
     Unreadable,
+    /// The store cannot do what was asked (say, [`SessionStore::revoke_all`] on a
+    /// store that keeps no index).
+    Unsupported,
 }
 
 impl StoreErrorKind {
@@ -135,6 +142,7 @@ impl StoreErrorKind {
             StoreErrorKind::Unavailable => "failed",
             StoreErrorKind::TimedOut => "timed out",
             StoreErrorKind::Unreadable => "holds a record that cannot be read",
+            StoreErrorKind::Unsupported => "cannot do this",
         }
     }
 }
@@ -252,6 +260,23 @@ pub trait SessionStore: Send + Sync + 'static {
         to: &SessionId,
         ttl: Duration,
     ) -> Result<Saved, StoreError>;
+
+    /// Ends every live session whose index key `key` (the key of an
+    /// `#[session(index)]` field) holds `value` (JSON text), as
+    /// [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) asks, and returns
+    /// how many ended. A store that supports it keeps an index, updated from
+    /// [`Changes::index`] in the same step as each write, removed with the record and
+    /// expiring with it. The default keeps none: an [`Unsupported`] error.
+    ///
+    /// [`Unsupported`]: StoreErrorKind::Unsupported
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        let _ = (key, value);
+        Err(StoreError::of_kind(
+            std::any::type_name::<Self>(),
+            StoreErrorKind::Unsupported,
+            "this store keeps no index of sessions by `#[session(index)]` value",
+        ))
+    }
 }
 
 /// A shared store: keep an `Arc` to inspect or administer the store the fairing uses.
@@ -281,5 +306,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
         (**self).rename(from, to, ttl).await
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        (**self).revoke_all(key, value).await
     }
 }

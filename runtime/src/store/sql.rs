@@ -209,6 +209,7 @@ mod tests {
                 ("q\"".into(), "2".into()),
             ],
             removed: vec![],
+            index: vec![],
         };
         assert_eq!(set_object(&changes), r#"{"a":[1,{"x":null}],"q\"":2}"#);
     }
