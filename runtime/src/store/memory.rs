@@ -1,6 +1,6 @@
 //! `MemoryStore`: records in this process's memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,8 @@ use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
 ///
 /// Expired records are never returned, and are swept out every so many writes, so
 /// memory holds only live sessions (plus at most one sweep interval's worth).
+/// `#[session(index)]` values are kept in a map beside the records, changed under the
+/// same lock as each write and removed with the record.
 ///
 /// ```rust
 /// use rocket_keepsake::{store::MemoryStore, Keepsake};
@@ -27,6 +29,8 @@ struct Inner {
     records: HashMap<SessionId, Stored>,
     /// `#[session(index)]` entries: (key, value as JSON text) to the sessions holding it.
     index: HashMap<(String, String), HashSet<SessionId>>,
+    /// The index keys ever named in a write's [`Changes::index`].
+    index_keys: BTreeSet<String>,
     writes_since_sweep: usize,
 }
 
@@ -96,7 +100,7 @@ impl Inner {
     }
 
     /// Brings the index entries of the record under `id` up to date for `keys`.
-    fn reindex(&mut self, id: &SessionId, keys: &[String]) {
+    fn reindex(&mut self, id: &SessionId, keys: &BTreeSet<String>) {
         let Some(stored) = self.records.get_mut(id) else {
             return;
         };
@@ -181,8 +185,17 @@ impl SessionStore for MemoryStore {
         record.expires = expires;
         if record.fields.is_empty() {
             inner.remove(id);
-        } else if !changes.index.is_empty() {
-            inner.reindex(id, &changes.index);
+        } else {
+            for key in &changes.index {
+                if !inner.index_keys.contains(key) {
+                    inner.index_keys.insert(key.clone());
+                }
+            }
+            if !inner.index_keys.is_empty() {
+                let keys = std::mem::take(&mut inner.index_keys);
+                inner.reindex(id, &keys);
+                inner.index_keys = keys;
+            }
         }
         inner.wrote(now);
         Ok(Saved::Done)

@@ -54,6 +54,8 @@ pub struct MySqlStore {
     table: String,
     sweep_every: Duration,
     ready: OnceCell<()>,
+    /// The `#[session(index)]` keys given an SQL index.
+    indexed: sql::IndexedKeys,
 }
 
 impl std::fmt::Debug for MySqlStore {
@@ -86,6 +88,7 @@ impl MySqlStore {
             table: sql::DEFAULT_TABLE.into(),
             sweep_every: sql::DEFAULT_SWEEP,
             ready: OnceCell::new(),
+            indexed: sql::IndexedKeys::default(),
         }
     }
 
@@ -129,6 +132,35 @@ impl MySqlStore {
 
     /// Creates the table if missing (`IF NOT EXISTS` is atomic on MySQL and MariaDB)
     /// and starts the sweep.
+    /// Gives each of `keys` a virtual column of its value (its first 190 characters)
+    /// with an index, once per process; MariaDB's syntax (MySQL scans instead).
+    async fn index(&self, keys: &[String]) {
+        for key in keys {
+            if self.indexed.get(key).is_some() {
+                continue;
+            }
+            let t = &self.table;
+            let result = match sql::path(key) {
+                Ok(path) => {
+                    let column = sql::index_name(t, key);
+                    let statement = format!(
+                        "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {column} VARCHAR(190) AS \
+                         (LEFT(JSON_UNQUOTE(JSON_EXTRACT(data, {})), 190)) VIRTUAL, \
+                         ADD INDEX IF NOT EXISTS {column} ({column})",
+                        sql::literal(&path)
+                    );
+                    sqlx::query(&statement)
+                        .execute(self.pool())
+                        .await
+                        .map(drop)
+                        .map_err(|e| failed(STORE, e))
+                }
+                Err(e) => Err(StoreError::new(STORE, e)),
+            };
+            self.indexed.set(STORE, key, result);
+        }
+    }
+
     async fn ready(&self) -> Result<(), StoreError> {
         self.ready
             .get_or_try_init(|| async {
@@ -226,6 +258,9 @@ impl SessionStore for MySqlStore {
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
         self.ready().await?;
+        if !changes.index.is_empty() {
+            self.index(&changes.index).await;
+        }
         let t = &self.table;
         let (data, binds) = sql::changed_data(STORE, &JSON, changes)?;
         let applied = if changes.create {
@@ -299,5 +334,32 @@ impl SessionStore for MySqlStore {
             .map_err(|e| failed(STORE, e))?
             .rows_affected();
         Ok(if moved == 1 { Saved::Done } else { Saved::Gone })
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        self.ready().await?;
+        self.index(&[key.to_owned()]).await;
+        let t = &self.table;
+        let path = sql::literal(&sql::path(key).map_err(|e| StoreError::new(STORE, e))?);
+        let exact =
+            format!("JSON_EXTRACT(data, {path}) = JSON_EXTRACT(?, '$') AND expires_at > NOW(6)");
+        let indexed = self.indexed.get(key) == Some(true);
+        let statement = if indexed {
+            let column = sql::index_name(t, key);
+            format!("DELETE FROM {t} WHERE {column} = LEFT(JSON_UNQUOTE(?), 190) AND {exact}")
+        } else {
+            format!("DELETE FROM {t} WHERE {exact}")
+        };
+        let mut query = sqlx::query(&statement);
+        if indexed {
+            query = query.bind(value);
+        }
+        let ended = query
+            .bind(value)
+            .execute(self.pool())
+            .await
+            .map_err(|e| failed(STORE, e))?
+            .rows_affected();
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
     }
 }

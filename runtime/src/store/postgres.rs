@@ -58,6 +58,8 @@ pub struct PostgresStore {
     table: String,
     sweep_every: Duration,
     ready: OnceCell<()>,
+    /// The `#[session(index)]` keys given an SQL index.
+    indexed: sql::IndexedKeys,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -86,6 +88,7 @@ impl PostgresStore {
             table: sql::DEFAULT_TABLE.into(),
             sweep_every: sql::DEFAULT_SWEEP,
             ready: OnceCell::new(),
+            indexed: sql::IndexedKeys::default(),
         }
     }
 
@@ -129,6 +132,27 @@ impl PostgresStore {
 
     /// Creates the table if missing (once, under an advisory lock, so that processes
     /// starting together do not race) and starts the sweep.
+    /// Gives each of `keys` an expression index over its value, once per process.
+    async fn index(&self, keys: &[String]) {
+        for key in keys {
+            if self.indexed.get(key).is_some() {
+                continue;
+            }
+            let t = &self.table;
+            let statement = format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {t} ((data -> {}))",
+                sql::index_name(t, key),
+                sql::literal(key)
+            );
+            let result = sqlx::query(&statement)
+                .execute(self.pool())
+                .await
+                .map(drop)
+                .map_err(|e| failed(STORE, e));
+            self.indexed.set(STORE, key, result);
+        }
+    }
+
     async fn ready(&self) -> Result<(), StoreError> {
         self.ready
             .get_or_try_init(|| async {
@@ -224,6 +248,9 @@ impl SessionStore for PostgresStore {
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
         self.ready().await?;
+        if !changes.index.is_empty() {
+            self.index(&changes.index).await;
+        }
         let t = &self.table;
         let statement = if changes.create {
             format!(
@@ -295,5 +322,22 @@ impl SessionStore for PostgresStore {
             .map_err(|e| failed(STORE, e))?
             .rows_affected();
         Ok(if moved == 1 { Saved::Done } else { Saved::Gone })
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        self.ready().await?;
+        self.index(&[key.to_owned()]).await;
+        let statement = format!(
+            "DELETE FROM {} WHERE data -> {} = $1::jsonb AND expires_at > now()",
+            self.table,
+            sql::literal(key)
+        );
+        let ended = sqlx::query(&statement)
+            .bind(value)
+            .execute(self.pool())
+            .await
+            .map_err(|e| failed(STORE, e))?
+            .rows_affected();
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
     }
 }

@@ -8,29 +8,114 @@ use rocket::tokio::sync::OnceCell;
 
 use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
+/// The names of the index keys (`#[session(index)]`) ever used, under the prefix, and
+/// the set of the sessions whose key `name` holds `value`: shared by every script.
+const INDEX_HELPERS: &str = r"
+local prefix = ARGV[1]
+local names_key = prefix .. 'index-keys'
+local function entry(name, value)
+  return prefix .. 'index:' .. string.len(name) .. ':' .. name .. ':' .. value
+end
+local function value_of(key, name)
+  local value = redis.call('HGET', key, name)
+  if value == 'null' then return false end
+  return value
+end
+local function keep(set, ttl)
+  if redis.call('PTTL', set) < tonumber(ttl) then redis.call('PEXPIRE', set, ttl) end
+end
+";
+
 /// Applies one request's changes atomically: refuses to recreate a record that is
-/// gone (unless creating), writes and deletes only the changed fields, sets the TTL.
+/// gone (unless creating), writes and deletes only the changed fields, sets the TTL,
+/// and moves the session between index sets where an index key's value changed.
 ///
-/// KEYS[1]: the hash. ARGV: create ("1"/"0"), ttl in ms, number of fields to set,
-/// then the field/value pairs, then the fields to delete.
+/// KEYS: the record. ARGV: prefix, id, create, ttl, #set, #removed, #index, the set
+/// pairs, the removed keys, the index key names this request's views declare.
 const SAVE: &str = r"
-if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[3])
-local i = 4
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * n - 1)) end
-i = i + 2 * n
-if #ARGV >= i then redis.call('HDEL', KEYS[1], unpack(ARGV, i)) end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local id, create, ttl = ARGV[2], ARGV[3], ARGV[4]
+local ns, nr, ni = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if create == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local first = 8 + 2 * ns + nr
+for j = first, first + ni - 1 do redis.call('SADD', names_key, ARGV[j]) end
+local names = redis.call('SMEMBERS', names_key)
+local old = {}
+for _, name in ipairs(names) do old[name] = value_of(KEYS[1], name) end
+if ns > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + 2 * ns)) end
+if nr > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 8 + 2 * ns, first - 1)) end
+local live = redis.call('EXISTS', KEYS[1]) == 1
+if live then redis.call('PEXPIRE', KEYS[1], ttl) end
+for _, name in ipairs(names) do
+  local new = live and value_of(KEYS[1], name)
+  if old[name] and old[name] ~= new then redis.call('SREM', entry(name, old[name]), id) end
+  if new then
+    local set = entry(name, new)
+    redis.call('SADD', set, id)
+    keep(set, ttl)
+  end
+end
 return 1
 ";
 
-/// Moves a record to a new key with a fresh TTL, if it still exists.
+/// Deletes a record and takes it out of its index sets.
+///
+/// KEYS: the record. ARGV: prefix, id.
+const DELETE: &str = r"
+for _, name in ipairs(redis.call('SMEMBERS', names_key)) do
+  local value = value_of(KEYS[1], name)
+  if value then redis.call('SREM', entry(name, value), ARGV[2]) end
+end
+return redis.call('DEL', KEYS[1])
+";
+
+/// Moves a record to a new key with a fresh TTL, if it still exists, and its index
+/// entries with it.
+///
+/// KEYS: the record, its new key. ARGV: prefix, from, to, ttl.
 const RENAME: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, name in ipairs(redis.call('SMEMBERS', names_key)) do
+  local value = value_of(KEYS[1], name)
+  if value then
+    local set = entry(name, value)
+    redis.call('SREM', set, ARGV[2])
+    redis.call('SADD', set, ARGV[3])
+    keep(set, ARGV[4])
+  end
+end
 redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 ";
+
+/// Ends the live sessions in a value's index set whose key still holds it (a member
+/// may have expired, or changed its value since), and deletes the set.
+///
+/// ARGV: prefix, name, value.
+const REVOKE: &str = r"
+local name, value = ARGV[2], ARGV[3]
+local set = entry(name, value)
+local names = redis.call('SMEMBERS', names_key)
+local ended = 0
+for _, id in ipairs(redis.call('SMEMBERS', set)) do
+  local key = prefix .. id
+  if value_of(key, name) == value then
+    for _, other in ipairs(names) do
+      local held = value_of(key, other)
+      if held and other ~= name then redis.call('SREM', entry(other, held), id) end
+    end
+    redis.call('DEL', key)
+    ended = ended + 1
+  end
+end
+redis.call('DEL', set)
+return ended
+";
+
+/// A script with the index helpers before its body.
+fn script(body: &str) -> Script {
+    Script::new(&format!("{INDEX_HELPERS}{body}"))
+}
 
 /// Records in Redis, for more than one machine: each session is one hash under
 /// `<prefix><id>` (the prefix is `keepsake:` unless set), with Redis expiring it.
@@ -46,6 +131,10 @@ return 1
 /// resumes. A key that is not a session hash (another type, or a value that is not
 /// UTF-8) is deleted, and the client starts a fresh session.
 ///
+/// `#[session(index)]` values are kept as one set of session ids per value, under
+/// `<prefix>index:…`, changed by the same script as the record and expiring no
+/// earlier than its longest-lived session; `<prefix>index-keys` names the index keys.
+///
 /// ```rust
 /// use rocket_keepsake::{store::RedisStore, Keepsake};
 ///
@@ -59,7 +148,9 @@ pub struct RedisStore {
     prefix: String,
     connection: OnceCell<ConnectionManager>,
     save: Script,
+    delete: Script,
     rename: Script,
+    revoke: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -83,8 +174,10 @@ impl RedisStore {
             client,
             prefix: "keepsake:".into(),
             connection: OnceCell::new(),
-            save: Script::new(SAVE),
-            rename: Script::new(RENAME),
+            save: script(SAVE),
+            delete: script(DELETE),
+            rename: script(RENAME),
+            revoke: script(REVOKE),
         }
     }
 
@@ -181,13 +274,17 @@ impl SessionStore for RedisStore {
     ) -> Result<Saved, StoreError> {
         let mut invocation = self.save.key(self.key(id));
         invocation
+            .arg(&self.prefix)
+            .arg(id.as_str())
             .arg(if changes.create { "1" } else { "0" })
             .arg(millis(ttl))
-            .arg(changes.set.len());
+            .arg(changes.set.len())
+            .arg(changes.removed.len())
+            .arg(changes.index.len());
         for (field, value) in &changes.set {
             invocation.arg(field).arg(value);
         }
-        for field in &changes.removed {
+        for field in changes.removed.iter().chain(&changes.index) {
             invocation.arg(field);
         }
         let applied: i64 = invocation
@@ -198,10 +295,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let _: i64 = self
-            .connection()
-            .await?
-            .del(self.key(id))
+        let mut invocation = self.delete.key(self.key(id));
+        invocation.arg(&self.prefix).arg(id.as_str());
+        let _: i64 = invocation
+            .invoke_async(&mut self.connection().await?)
             .await
             .map_err(failed)?;
         Ok(())
@@ -214,11 +311,26 @@ impl SessionStore for RedisStore {
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
         let mut invocation = self.rename.key(self.key(from));
-        invocation.key(self.key(to)).arg(millis(ttl));
+        invocation
+            .key(self.key(to))
+            .arg(&self.prefix)
+            .arg(from.as_str())
+            .arg(to.as_str())
+            .arg(millis(ttl));
         let applied: i64 = invocation
             .invoke_async(&mut self.connection().await?)
             .await
             .map_err(failed)?;
         Ok(saved(applied))
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        let mut invocation = self.revoke.prepare_invoke();
+        invocation.arg(&self.prefix).arg(key).arg(value);
+        let ended: usize = invocation
+            .invoke_async(&mut self.connection().await?)
+            .await
+            .map_err(failed)?;
+        Ok(ended)
     }
 }

@@ -99,6 +99,55 @@ pub(crate) fn changed_data(
     Ok((expression, binds))
 }
 
+/// The `#[session(index)]` keys a store has given an SQL index (or tried to), and
+/// how it went: `revoke_all` finds sessions through it.
+#[derive(Debug, Default)]
+pub(crate) struct IndexedKeys(std::sync::Mutex<std::collections::HashMap<String, bool>>);
+
+impl IndexedKeys {
+    /// Whether `key` was indexed, if it was tried.
+    pub(crate) fn get(&self, key: &str) -> Option<bool> {
+        self.lock().get(key).copied()
+    }
+
+    /// Remembers whether indexing `key` worked; a failure is logged once.
+    pub(crate) fn set(&self, store: &str, key: &str, result: Result<(), StoreError>) -> bool {
+        let indexed = match result {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!(
+                    target: "rocket_keepsake",
+                    "{store}: no SQL index over session key `{key}` ({}); `revoke_all` by it \
+                     scans the table",
+                    crate::error::report(&e)
+                );
+                false
+            }
+        };
+        self.lock().insert(key.to_owned(), indexed);
+        indexed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, bool>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `text` as an SQL string literal.
+pub(crate) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The name of the SQL index (or column) over session key `key` in `table`: the
+/// table's name and a hash of the key, so that any key makes a plain identifier.
+pub(crate) fn index_name(table: &str, key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("{table}_by_{}", hex::encode(&digest[..8]))
+}
+
 /// The keys a save sets, as one JSON object.
 pub(crate) fn set_object(changes: &Changes) -> String {
     let mut out = String::from("{");

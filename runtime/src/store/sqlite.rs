@@ -50,6 +50,8 @@ pub struct SqliteStore {
     table: String,
     sweep_every: Duration,
     ready: OnceCell<()>,
+    /// The `#[session(index)]` keys given an SQL index.
+    indexed: sql::IndexedKeys,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -83,6 +85,7 @@ impl SqliteStore {
             table: sql::DEFAULT_TABLE.into(),
             sweep_every: sql::DEFAULT_SWEEP,
             ready: OnceCell::new(),
+            indexed: sql::IndexedKeys::default(),
         }
     }
 
@@ -132,6 +135,32 @@ impl SqliteStore {
     }
 
     /// Creates the table if missing and starts the sweep.
+    /// Gives each of `keys` an expression index over its value, once per process.
+    async fn index(&self, keys: &[String]) {
+        for key in keys {
+            if self.indexed.get(key).is_some() {
+                continue;
+            }
+            let t = &self.table;
+            let result = match sql::path(key) {
+                Ok(path) => {
+                    let statement = format!(
+                        "CREATE INDEX IF NOT EXISTS {} ON {t} (json_extract(data, {}))",
+                        sql::index_name(t, key),
+                        sql::literal(&path)
+                    );
+                    sqlx::query(&statement)
+                        .execute(self.pool())
+                        .await
+                        .map(drop)
+                        .map_err(|e| failed(STORE, e))
+                }
+                Err(e) => Err(StoreError::new(STORE, e)),
+            };
+            self.indexed.set(STORE, key, result);
+        }
+    }
+
     async fn ready(&self) -> Result<(), StoreError> {
         self.ready
             .get_or_try_init(|| async {
@@ -221,6 +250,9 @@ impl SessionStore for SqliteStore {
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
         self.ready().await?;
+        if !changes.index.is_empty() {
+            self.index(&changes.index).await;
+        }
         let t = &self.table;
         let now = now();
         let expires = now.saturating_add(sql::millis(ttl));
@@ -294,5 +326,24 @@ impl SessionStore for SqliteStore {
             .map_err(|e| failed(STORE, e))?
             .rows_affected();
         Ok(if moved == 1 { Saved::Done } else { Saved::Gone })
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        self.ready().await?;
+        self.index(&[key.to_owned()]).await;
+        let path = sql::path(key).map_err(|e| StoreError::new(STORE, e))?;
+        let statement = format!(
+            "DELETE FROM {} WHERE json_extract(data, {}) = json_extract(?, '$') AND expires_at > ?",
+            self.table,
+            sql::literal(&path)
+        );
+        let ended = sqlx::query(&statement)
+            .bind(value)
+            .bind(now())
+            .execute(self.pool())
+            .await
+            .map_err(|e| failed(STORE, e))?
+            .rows_affected();
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
     }
 }

@@ -1,6 +1,8 @@
 //! The test app and helpers shared by the integration suites.
 #![allow(dead_code)] // each suite uses its own part of this module
 
+pub mod backend;
+
 use std::cell::RefCell;
 use std::sync::Once;
 

@@ -1,0 +1,361 @@
+//! Where a test's sessions live: every store, each test in its own table, prefix or
+//! map, removed afterwards.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use rocket_keepsake::store::{MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore};
+use rocket_keepsake::Keepsake;
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Where a test's sessions live, and a way to look inside.
+#[derive(Clone)]
+pub enum Backend {
+    Cookie,
+    Memory(Arc<MemoryStore>),
+    Sql {
+        engine: Engine,
+        url: String,
+        table: String,
+        /// Drops the test's table when the last clone and client are dropped.
+        cleanup: Arc<SqlCleanup>,
+    },
+    Redis {
+        url: String,
+        prefix: String,
+        /// Deletes the test's keys when the last clone of the backend, and the last
+        /// client made from it, are dropped.
+        cleanup: Arc<RedisCleanup>,
+    },
+}
+
+/// A SQL database engine.
+#[derive(Clone, Copy, Debug)]
+pub enum Engine {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A pool on a test's SQLite file, created if the store has not made it yet.
+pub async fn sqlite_pool(url: &str) -> sqlx::SqlitePool {
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .unwrap()
+        .create_if_missing(true);
+    sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("the SQLite file opens")
+}
+
+/// Runs `query` against the engine's database, outside any Rocket.
+pub async fn sql_scalar(engine: Engine, url: &str, query: &str) -> i64 {
+    match engine {
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .expect("PostgreSQL answers");
+            let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        Engine::MySql => {
+            let pool = sqlx::MySqlPool::connect(url)
+                .await
+                .expect("MariaDB answers");
+            let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        Engine::Sqlite => {
+            let pool = sqlite_pool(url).await;
+            let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+/// Runs `statement` against the engine's database, outside any Rocket.
+pub async fn sql_execute(engine: Engine, url: &str, statement: &str) {
+    match engine {
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .expect("PostgreSQL answers");
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Engine::MySql => {
+            let pool = sqlx::MySqlPool::connect(url)
+                .await
+                .expect("MariaDB answers");
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Engine::Sqlite => {
+            let pool = sqlite_pool(url).await;
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Drops a test's table (and removes its SQLite file): tests remove what they create.
+pub struct SqlCleanup {
+    engine: Engine,
+    url: String,
+    table: String,
+    file: Option<std::path::PathBuf>,
+}
+
+impl Drop for SqlCleanup {
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = file.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+            return;
+        }
+        let (engine, url, table) = (self.engine, self.url.clone(), self.table.clone());
+        // Its own runtime, on its own thread: a Drop cannot await.
+        let dropped = std::thread::spawn(move || {
+            rocket::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(sql_execute(
+                    engine,
+                    &url,
+                    &format!("DROP TABLE IF EXISTS {table}"),
+                ))
+        })
+        .join();
+        if dropped.is_err() {
+            eprintln!("could not drop table {}", self.table);
+        }
+    }
+}
+
+/// Deletes every key under a test's prefix: tests remove the records they create,
+/// passing or failing.
+pub struct RedisCleanup {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for RedisCleanup {
+    fn drop(&mut self) {
+        let deleted = redis::Client::open(self.url.as_str())
+            .and_then(|client| client.get_connection())
+            .and_then(|mut con| {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}*", self.prefix))
+                    .query(&mut con)?;
+                if !keys.is_empty() {
+                    redis::cmd("DEL").arg(&keys).query::<()>(&mut con)?;
+                }
+                Ok(())
+            });
+        if let Err(e) = deleted {
+            eprintln!("could not delete the keys under {}: {e}", self.prefix);
+        }
+    }
+}
+
+impl Backend {
+    pub fn cookie() -> Backend {
+        Backend::Cookie
+    }
+
+    pub fn memory() -> Backend {
+        Backend::Memory(Arc::new(MemoryStore::new()))
+    }
+
+    pub fn postgres() -> Backend {
+        Backend::sql(Engine::Postgres)
+    }
+
+    pub fn mysql() -> Backend {
+        Backend::sql(Engine::MySql)
+    }
+
+    pub fn sqlite() -> Backend {
+        Backend::sql(Engine::Sqlite)
+    }
+
+    /// A SQL store, in a table (or SQLite file) no other test uses.
+    pub fn sql(engine: Engine) -> Backend {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let table = format!("keepsake_test_{}_{n}", std::process::id());
+        let (url, file) = match engine {
+            Engine::Postgres => (postgres_url(), None),
+            Engine::MySql => (mysql_url(), None),
+            Engine::Sqlite => {
+                let file = std::env::temp_dir().join(format!("{table}.db"));
+                (format!("sqlite://{}", file.display()), Some(file))
+            }
+        };
+        let cleanup = SqlCleanup {
+            engine,
+            url: url.clone(),
+            table: table.clone(),
+            file,
+        };
+        Backend::Sql {
+            engine,
+            url,
+            table,
+            cleanup: Arc::new(cleanup),
+        }
+    }
+
+    /// Redis, under a prefix no other test uses.
+    pub fn redis() -> Backend {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!(
+            "keepsake-test:{}:{}:",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = redis_url();
+        let cleanup = RedisCleanup {
+            url: url.clone(),
+            prefix: prefix.clone(),
+        };
+        Backend::Redis {
+            url,
+            prefix,
+            cleanup: Arc::new(cleanup),
+        }
+    }
+
+    pub fn fairing(&self) -> Keepsake {
+        match self {
+            Backend::Cookie => Keepsake::fairing(),
+            Backend::Memory(store) => Keepsake::with_store(store.clone()),
+            Backend::Sql {
+                engine, url, table, ..
+            } => match engine {
+                Engine::Postgres => {
+                    Keepsake::with_store(PostgresStore::new(url).unwrap().with_table(table.clone()))
+                }
+                Engine::MySql => {
+                    Keepsake::with_store(MySqlStore::new(url).unwrap().with_table(table.clone()))
+                }
+                Engine::Sqlite => {
+                    Keepsake::with_store(SqliteStore::new(url).unwrap().with_table(table.clone()))
+                }
+            },
+            Backend::Redis { url, prefix, .. } => Keepsake::with_store(
+                RedisStore::new(url)
+                    .expect("a valid REDIS_URL")
+                    .with_prefix(prefix.clone()),
+            ),
+        }
+    }
+
+    pub fn is_server_side(&self) -> bool {
+        !matches!(self, Backend::Cookie)
+    }
+
+    /// Ends every record of the store now, as its own expiry would (`false` for the
+    /// cookie store and `MemoryStore`, whose clocks cannot be moved).
+    pub async fn expire_all(&self) -> bool {
+        match self {
+            Backend::Cookie | Backend::Memory(_) => false,
+            Backend::Sql {
+                engine, url, table, ..
+            } => {
+                let past = match engine {
+                    Engine::Postgres => "now() - interval '1 second'",
+                    Engine::MySql => "NOW(6) - INTERVAL 1 SECOND",
+                    Engine::Sqlite => "0",
+                };
+                sql_execute(
+                    *engine,
+                    url,
+                    &format!("UPDATE {table} SET expires_at = {past}"),
+                )
+                .await;
+                true
+            }
+            Backend::Redis { url, prefix, .. } => {
+                let mut con = redis_connection(url).await;
+                let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+                for key in keys.iter().filter(|key| key[prefix.len()..].len() == 32) {
+                    let _: bool = con.pexpire(key, 1).await.unwrap();
+                }
+                rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                true
+            }
+        }
+    }
+
+    /// How many keys the store holds beside its records (Redis' index sets).
+    pub async fn redis_index_keys(&self) -> Option<Vec<String>> {
+        let Backend::Redis { url, prefix, .. } = self else {
+            return None;
+        };
+        let mut con = redis_connection(url).await;
+        let keys: Vec<String> = con.keys(format!("{prefix}index:*")).await.unwrap();
+        Some(keys)
+    }
+
+    /// How many records the store holds (`None` for the cookie store).
+    pub async fn records(&self) -> Option<usize> {
+        match self {
+            Backend::Cookie => None,
+            Backend::Memory(store) => Some(store.len()),
+            Backend::Sql {
+                engine, url, table, ..
+            } => {
+                let exists = match engine {
+                    Engine::Postgres => format!("SELECT COUNT(*) FROM pg_tables WHERE tablename = '{table}'"),
+                    Engine::MySql => format!("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'"),
+                    Engine::Sqlite => format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
+                };
+                if sql_scalar(*engine, url, &exists).await == 0 {
+                    return Some(0);
+                }
+                let rows = sql_scalar(*engine, url, &format!("SELECT COUNT(*) FROM {table}")).await;
+                Some(usize::try_from(rows).unwrap())
+            }
+            Backend::Redis { url, prefix, .. } => {
+                let mut con = redis_connection(url).await;
+                let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+                // Session records, not the index sets beside them.
+                let records = keys
+                    .iter()
+                    .filter(|key| {
+                        key[prefix.len()..].len() == 32 && !key[prefix.len()..].contains(':')
+                    })
+                    .count();
+                Some(records)
+            }
+        }
+    }
+}
+
+pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers at REDIS_URL")
+}
