@@ -147,30 +147,32 @@ fn figment() -> rocket::figment::Figment {
 
 /// The benchmark app; without the fairing it has only the route without a session guard.
 fn app(keepsake: Option<Keepsake>) -> Rocket<Build> {
+    app_in(figment(), keepsake)
+}
+
+/// The benchmark app, configured by `figment`.
+fn app_in(figment: rocket::figment::Figment, keepsake: Option<Keepsake>) -> Rocket<Build> {
     let Some(keepsake) = keepsake else {
         return bare();
     };
     let mac = Hmac::<Sha256>::new_from_slice(b"a hand-rolled signing key of 32+ bytes").unwrap();
-    rocket::custom(figment())
-        .attach(keepsake)
-        .manage(mac)
-        .mount(
-            "/",
-            routes![
-                plain,
-                seed_route,
-                read,
-                change,
-                flash_push,
-                flash_push_n,
-                flash_take,
-                private_read,
-                private_change,
-                signed_read,
-                rocket_flash,
-                rocket_take
-            ],
-        )
+    rocket::custom(figment).attach(keepsake).manage(mac).mount(
+        "/",
+        routes![
+            plain,
+            seed_route,
+            read,
+            change,
+            flash_push,
+            flash_push_n,
+            flash_take,
+            private_read,
+            private_change,
+            signed_read,
+            rocket_flash,
+            rocket_take
+        ],
+    )
 }
 
 /// Only the route without a session guard, so that (a) and (a0) route alike.
@@ -333,6 +335,44 @@ fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
         ratios.push(Ratio::of(decode, &cases, 1.25, |at| at(2) / at(3)));
         all.extend(cases);
     }
+    // The encrypted format on the 250 B profile, against the signed one.
+    let encrypted = CookieCodec::encrypted(&[7u8; 64]);
+    let json = serde_json::to_vec(&profile(0)).unwrap();
+    let record = SessionRecord::from_json(&json).unwrap();
+    let (signed_cookie, sealed_cookie) = (codec.encode(&record), encrypted.encode(&record));
+    let names = [
+        "codec 250 B: encode+sign",
+        "codec 250 B: encode+encrypt (AES-256-GCM)",
+        "codec 250 B: verify+decode",
+        "codec 250 B: decrypt+decode",
+    ];
+    let cases = group(&names, 2000, |i, iters| {
+        for _ in 0..iters {
+            match i {
+                0 => drop(black_box(codec.encode(black_box(&record)))),
+                1 => drop(black_box(encrypted.encode(black_box(&record)))),
+                2 => drop(black_box(
+                    codec.decode::<Profile>(black_box(&signed_cookie)),
+                )),
+                _ => drop(black_box(
+                    encrypted.decode::<Profile>(black_box(&sealed_cookie)),
+                )),
+            }
+        }
+    });
+    ratios.push(Ratio::of(
+        "codec 250 B: encrypt / sign",
+        &cases,
+        2.0,
+        |at| at(1) / at(0),
+    ));
+    ratios.push(Ratio::of(
+        "codec 250 B: decrypt / verify",
+        &cases,
+        2.0,
+        |at| at(3) / at(2),
+    ));
+    all.extend(cases);
     (all, ratios)
 }
 
@@ -477,6 +517,49 @@ fn main() {
         &requests,
         1.5,
         |at| at(8) / at(9),
+    ));
+
+    // The encrypted cookie (`encrypt = true`) beside Rocket's private cookie, which is
+    // encrypted too (AES-256-GCM), in one group.
+    let encrypted = block_on(&runtime, async {
+        let figment = figment().merge(("keepsake.encrypt", true));
+        Client::untracked(app_in(figment, Some(Keepsake::fairing())))
+            .await
+            .unwrap()
+    });
+    let encrypted_cookie = seed(&runtime, &encrypted, 0);
+    let sealed_names = [
+        "(g) read the session, encrypted cookie",
+        "(g) change one key, encrypted cookie",
+        "(e) private cookie: read",
+        "(e) private cookie: change one key",
+        "(a') no session guard, encrypted cookie sent",
+    ];
+    let sealed = group(&sealed_names, 300, |i, iters| {
+        block_on(&runtime, async {
+            for _ in 0..iters {
+                match i {
+                    0 => drop(request(&encrypted, "/read", Some(&encrypted_cookie)).await),
+                    1 => drop(request(&encrypted, "/change", Some(&encrypted_cookie)).await),
+                    2 => drop(request(&with, "/private/read", Some(&private)).await),
+                    3 => drop(request(&with, "/private/change", Some(&private)).await),
+                    _ => drop(request(&encrypted, "/plain", Some(&encrypted_cookie)).await),
+                }
+            }
+        })
+    });
+    print(&sealed);
+    ratios.push(Ratio::of(
+        "(g) encrypted read overhead / private-cookie read overhead",
+        &sealed,
+        1.0,
+        |at| (at(0) - at(4)) / (at(2) - at(4)),
+    ));
+    ratios.push(Ratio::of(
+        "(g) encrypted one-key change overhead / private-cookie change overhead",
+        &sealed,
+        1.0,
+        |at| (at(1) - at(4)) / (at(3) - at(4)),
     ));
 
     // Server-side stores.

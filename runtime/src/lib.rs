@@ -116,3 +116,8 @@ pub mod __private {
     };
     pub use std::format;
 }
+
+/// The README's examples, compiled (and run) as doctests, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -328,6 +328,9 @@ macro_rules! server_stores {
                 // A session whose user changed from 7 to 9 is not 7's any more.
                 let moved = get(&client, "/login/7", None).await.value();
                 let moved = get(&client, "/login/9", Some(&moved)).await.value();
+                if let Some(members) = backend.redis_index_members("user_id", "7").await {
+                    assert_eq!(members, 2, "the moved session left 7's set");
+                }
                 assert_eq!(get(&client, "/revoke/7", Some(&other)).await.body, "2");
                 for (device, cookie) in [("phone", &phone), ("laptop", &laptop)] {
                     let read = read_whoami(&client, cookie).await;

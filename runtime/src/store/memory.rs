@@ -348,6 +348,48 @@ mod tests {
         assert!(store.is_empty());
     }
 
+    fn indexed(key: &str, value: &str) -> Changes {
+        Changes {
+            index: vec!["uid".into()],
+            ..create(key, value)
+        }
+    }
+
+    #[rocket::async_test]
+    async fn the_index_follows_writes_renames_and_expiry() {
+        let store = MemoryStore::new();
+        let (a, b, c) = (id(), id(), id());
+        store.save(&a, &indexed("uid", "7"), HOUR).await.unwrap();
+        store.save(&b, &indexed("uid", "7"), HOUR).await.unwrap();
+        store.save(&c, &indexed("uid", "8"), HOUR).await.unwrap();
+        assert_eq!(store.index_len(), 2);
+        // `c` moves from 8 to 7 through a write that names no index key: the store
+        // knows `uid` is one.
+        store.save(&c, &set("uid", "7"), HOUR).await.unwrap();
+        assert_eq!(store.index_len(), 1, "8's entry went with its last session");
+        let renamed = id();
+        store.rename(&a, &renamed, HOUR).await.unwrap();
+        store.save(&b, &set("uid", "null"), HOUR).await.unwrap();
+        assert_eq!(
+            store.revoke_all("uid", "7").await.unwrap(),
+            2,
+            "renamed and c"
+        );
+        assert_eq!(store.load(&renamed).await.unwrap(), None);
+        assert!(
+            store.load(&b).await.unwrap().is_some(),
+            "null is not indexed"
+        );
+        // An expired session is not counted, and its entry goes with it.
+        let expired = id();
+        store
+            .save(&expired, &indexed("uid", "9"), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(store.revoke_all("uid", "9").await.unwrap(), 0);
+        assert_eq!(store.index_len(), 0);
+    }
+
     #[test]
     fn ids_are_long_random_and_redacted_in_debug() {
         let (a, b) = (id(), id());

@@ -317,6 +317,16 @@ impl Backend {
         Some(keys)
     }
 
+    /// How many sessions Redis' index set for `key` = `value` (JSON) holds.
+    pub async fn redis_index_members(&self, key: &str, value: &str) -> Option<usize> {
+        let Backend::Redis { url, prefix, .. } = self else {
+            return None;
+        };
+        let set = format!("{prefix}index:{}:{key}:{value}", key.len());
+        let mut con = redis_connection(url).await;
+        Some(con.scard(set).await.unwrap())
+    }
+
     /// How many records the store holds (`None` for the cookie store).
     pub async fn records(&self) -> Option<usize> {
         match self {
