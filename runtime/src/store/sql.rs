@@ -241,6 +241,7 @@ mod tests {
             create: false,
             set: vec![("a".into(), "1".into())],
             removed: vec!["b".into()],
+            index: vec![],
         };
         let (expression, binds) = changed_data("sqlite", &functions, &changes).unwrap();
         assert_eq!(expression, "json_remove(json_set(data, ?, json(?)), ?)");
