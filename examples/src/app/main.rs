@@ -28,6 +28,8 @@ use users::{Refused, Users};
 /// What this app keeps in the session.
 #[derive(Session, Default)]
 struct Auth {
+    /// A change of user (a login) re-issues the session id, against fixation.
+    #[session(rotate)]
     user: Option<String>,
     visits: u32,
 }
@@ -134,8 +136,7 @@ async fn login(
     }
     let username = username.as_str();
     auth.user = Some(username.to_owned());
-    auth.visits = 0;
-    auth.cycle_id(); // a new session after login, against fixation
+    auth.visits = 0; // `user` is `rotate`: this response carries a new session id
     auth.set_permanent(form.remember);
     flash_msg!(notices, Notice::Success, "Welcome back, {username}!");
     Redirect::to(uri!(dashboard))

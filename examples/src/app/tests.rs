@@ -144,6 +144,44 @@ async fn the_whole_flow(client: Client) {
     );
 }
 
+/// `user` is `#[session(rotate)]`: logging in moves the session to a new id, so an id
+/// planted before the login (session fixation) is worth nothing after it.
+#[rocket::async_test]
+async fn logging_in_reissues_the_session_id() {
+    let client = browser_on("memory").await;
+    post(&client, "/register", "username=ada&password=lovelace").await;
+    post(&client, "/login", "username=ada&password=wrong").await;
+    let before = client
+        .cookies()
+        .get("session")
+        .expect("a session")
+        .value()
+        .to_owned();
+    post(&client, "/login", "username=ada&password=lovelace").await;
+    let after = client
+        .cookies()
+        .get("session")
+        .expect("a session")
+        .value()
+        .to_owned();
+    assert_ne!(before, after);
+    let (status, html) = page(&client, "/dashboard").await;
+    assert!(
+        status == Status::Ok && html.contains("Hello, ada"),
+        "{html}"
+    );
+    let planted = client
+        .get("/dashboard")
+        .cookie(rocket::http::Cookie::new("session", before))
+        .dispatch()
+        .await;
+    assert_eq!(
+        planted.status(),
+        Status::SeeOther,
+        "the old id is not logged in"
+    );
+}
+
 #[rocket::async_test]
 async fn remember_me_makes_the_session_permanent() {
     let client = browser().await;
