@@ -46,6 +46,11 @@ const STORE: &str = "mysql";
 /// let rocket = rocket::build().attach(Keepsake::with_store(store));
 /// # Ok(()) }
 /// ```
+///
+/// An `#[session(index)]` key gets, on MariaDB, an indexed virtual column of its value
+/// (its first 190 characters), made on first use, which
+/// [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses; on MySQL, whose
+/// syntax differs, that fails once with a warning and `revoke_all` scans the table.
 pub struct MySqlStore {
     /// Made on first use, inside the runtime (sqlx's pools need one).
     pool: OnceLock<MySqlPool>,
@@ -130,37 +135,26 @@ impl MySqlStore {
         sweep(self.pool(), &self.table).await
     }
 
-    /// Creates the table if missing (`IF NOT EXISTS` is atomic on MySQL and MariaDB)
-    /// and starts the sweep.
     /// Gives each of `keys` a virtual column of its value (its first 190 characters)
     /// with an index, once per process; MariaDB's syntax (MySQL scans instead).
     async fn index(&self, keys: &[String]) {
-        for key in keys {
-            if self.indexed.get(key).is_some() {
-                continue;
-            }
-            let t = &self.table;
-            let result = match sql::path(key) {
-                Ok(path) => {
-                    let column = sql::index_name(t, key);
-                    let statement = format!(
-                        "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {column} VARCHAR(190) AS \
-                         (LEFT(JSON_UNQUOTE(JSON_EXTRACT(data, {})), 190)) VIRTUAL, \
-                         ADD INDEX IF NOT EXISTS {column} ({column})",
-                        sql::literal(&path)
-                    );
-                    sqlx::query(&statement)
-                        .execute(self.pool())
-                        .await
-                        .map(drop)
-                        .map_err(|e| failed(STORE, e))
-                }
-                Err(e) => Err(StoreError::new(STORE, e)),
-            };
-            self.indexed.set(STORE, key, result);
-        }
+        let t = &self.table;
+        let ddl = |key: &str| {
+            let (column, path) = (sql::index_name(t, key), sql::literal(&sql::path(key)?));
+            Ok(format!(
+                "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {column} VARCHAR(190) AS \
+                 (LEFT(JSON_UNQUOTE(JSON_EXTRACT(data, {path})), 190)) VIRTUAL, \
+                 ADD INDEX IF NOT EXISTS {column} ({column})"
+            ))
+        };
+        let run = |statement: String| async move {
+            sqlx::query(&statement).execute(self.pool()).await.map(drop)
+        };
+        self.indexed.ensure(STORE, keys, ddl, run).await;
     }
 
+    /// Creates the table if missing (`IF NOT EXISTS` is atomic on MySQL and MariaDB)
+    /// and starts the sweep.
     async fn ready(&self) -> Result<(), StoreError> {
         self.ready
             .get_or_try_init(|| async {

@@ -50,6 +50,9 @@ const STORE: &str = "postgres";
 /// // `#[derive(Database)]` struct, e.g. in an `AdHoc::on_ignite` after it).
 /// # Ok(()) }
 /// ```
+///
+/// An `#[session(index)]` key gets an expression index on `(data -> 'key')`, made on
+/// first use, which [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
 pub struct PostgresStore {
     /// Made on first use, inside the runtime (sqlx's pools need one).
     pool: OnceLock<PgPool>,
@@ -130,29 +133,24 @@ impl PostgresStore {
         sweep(self.pool(), &self.table).await
     }
 
-    /// Creates the table if missing (once, under an advisory lock, so that processes
-    /// starting together do not race) and starts the sweep.
     /// Gives each of `keys` an expression index over its value, once per process.
     async fn index(&self, keys: &[String]) {
-        for key in keys {
-            if self.indexed.get(key).is_some() {
-                continue;
-            }
-            let t = &self.table;
-            let statement = format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {t} ((data -> {}))",
-                sql::index_name(t, key),
-                sql::literal(key)
-            );
-            let result = sqlx::query(&statement)
-                .execute(self.pool())
-                .await
-                .map(drop)
-                .map_err(|e| failed(STORE, e));
-            self.indexed.set(STORE, key, result);
-        }
+        let t = &self.table;
+        let ddl = |key: &str| {
+            let name = sql::index_name(t, key);
+            let value = sql::literal(key);
+            Ok(format!(
+                "CREATE INDEX IF NOT EXISTS {name} ON {t} ((data -> {value}))"
+            ))
+        };
+        let run = |statement: String| async move {
+            sqlx::query(&statement).execute(self.pool()).await.map(drop)
+        };
+        self.indexed.ensure(STORE, keys, ddl, run).await;
     }
 
+    /// Creates the table if missing (once, under an advisory lock, so that processes
+    /// starting together do not race) and starts the sweep.
     async fn ready(&self) -> Result<(), StoreError> {
         self.ready
             .get_or_try_init(|| async {

@@ -110,8 +110,31 @@ impl IndexedKeys {
         self.lock().get(key).copied()
     }
 
+    /// Gives each of `keys` not tried yet its index: `ddl` writes the statement for a
+    /// key (or says why it cannot have one), `run` executes it.
+    pub(crate) async fn ensure<Fut>(
+        &self,
+        store: &'static str,
+        keys: &[String],
+        ddl: impl Fn(&str) -> Result<String, BadKey>,
+        run: impl Fn(String) -> Fut,
+    ) where
+        Fut: std::future::Future<Output = Result<(), sqlx::Error>>,
+    {
+        for key in keys {
+            if self.get(key).is_some() {
+                continue;
+            }
+            let result = match ddl(key) {
+                Ok(statement) => run(statement).await.map_err(|e| failed(store, e)),
+                Err(e) => Err(StoreError::new(store, e)),
+            };
+            self.set(store, key, result);
+        }
+    }
+
     /// Remembers whether indexing `key` worked; a failure is logged once.
-    pub(crate) fn set(&self, store: &str, key: &str, result: Result<(), StoreError>) -> bool {
+    fn set(&self, store: &str, key: &str, result: Result<(), StoreError>) -> bool {
         let indexed = match result {
             Ok(()) => true,
             Err(e) => {

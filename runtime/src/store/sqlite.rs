@@ -40,6 +40,10 @@ const STORE: &str = "sqlite";
 /// let rocket = rocket::build().attach(Keepsake::with_store(store));
 /// # Ok(()) }
 /// ```
+///
+/// An `#[session(index)]` key gets an expression index on
+/// `json_extract(data, '$."key"')`, made on first use, which
+/// [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
 pub struct SqliteStore {
     /// Made on first use, inside the runtime (sqlx's pools need one).
     pool: OnceLock<SqlitePool>,
@@ -134,33 +138,22 @@ impl SqliteStore {
         sweep(self.pool(), &self.table).await
     }
 
-    /// Creates the table if missing and starts the sweep.
     /// Gives each of `keys` an expression index over its value, once per process.
     async fn index(&self, keys: &[String]) {
-        for key in keys {
-            if self.indexed.get(key).is_some() {
-                continue;
-            }
-            let t = &self.table;
-            let result = match sql::path(key) {
-                Ok(path) => {
-                    let statement = format!(
-                        "CREATE INDEX IF NOT EXISTS {} ON {t} (json_extract(data, {}))",
-                        sql::index_name(t, key),
-                        sql::literal(&path)
-                    );
-                    sqlx::query(&statement)
-                        .execute(self.pool())
-                        .await
-                        .map(drop)
-                        .map_err(|e| failed(STORE, e))
-                }
-                Err(e) => Err(StoreError::new(STORE, e)),
-            };
-            self.indexed.set(STORE, key, result);
-        }
+        let t = &self.table;
+        let ddl = |key: &str| {
+            let (name, path) = (sql::index_name(t, key), sql::literal(&sql::path(key)?));
+            Ok(format!(
+                "CREATE INDEX IF NOT EXISTS {name} ON {t} (json_extract(data, {path}))"
+            ))
+        };
+        let run = |statement: String| async move {
+            sqlx::query(&statement).execute(self.pool()).await.map(drop)
+        };
+        self.indexed.ensure(STORE, keys, ddl, run).await;
     }
 
+    /// Creates the table if missing and starts the sweep.
     async fn ready(&self) -> Result<(), StoreError> {
         self.ready
             .get_or_try_init(|| async {
