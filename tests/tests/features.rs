@@ -303,6 +303,7 @@ macro_rules! every_store {
 
 every_store!(on_cookie, cookie);
 every_store!(on_memory, memory);
+every_store!(on_file, file);
 every_store!(on_redis, redis);
 every_store!(on_postgres, postgres);
 every_store!(on_mysql, mysql);
@@ -387,6 +388,7 @@ macro_rules! server_stores {
 }
 
 server_stores!(revoke_on_memory, memory);
+server_stores!(revoke_on_file, file);
 server_stores!(revoke_on_redis, redis);
 server_stores!(revoke_on_postgres, postgres);
 server_stores!(revoke_on_mysql, mysql);

@@ -294,6 +294,7 @@ macro_rules! suite {
 
 suite!(on_cookie, cookie);
 suite!(on_memory, memory);
+suite!(on_file, file);
 suite!(on_redis, redis);
 suite!(on_postgres, postgres);
 suite!(on_mysql, mysql);
@@ -449,6 +450,7 @@ macro_rules! server_side {
 mod server_side {
     use super::*;
     server_side!(on_memory, memory);
+    server_side!(on_file, file);
     server_side!(on_redis, redis);
     server_side!(on_postgres, postgres);
     server_side!(on_mysql, mysql);
@@ -1004,8 +1006,10 @@ async fn the_store_url_picks_each_store() {
     else {
         unreachable!()
     };
+    let files = TempDir::new();
     for url in [
         "memory".to_owned(),
+        format!("file://{}", files.0.display()),
         redis_url(),
         postgres_url(),
         mysql_url(),
@@ -1059,7 +1063,7 @@ async fn a_bad_store_url_fails_launch_naming_the_key() {
     for (url, says) in [
         ("mongodb://127.0.0.1/x", "names no store"),
         ("postgres://[::1", "not a valid URL"),
-        ("file:///tmp/sessions", "no store for this scheme yet"),
+        ("file://elsewhere/sessions", "not a valid URL"),
     ] {
         take_logs();
         let error = app(&[("store", Value::from(url))])
@@ -1077,4 +1081,32 @@ async fn a_bad_store_url_fails_launch_naming_the_key() {
             "{url}: {logs:?}"
         );
     }
+}
+
+/// Two `FileStore`s on one directory (as two processes would have): concurrent writes
+/// to different keys of one session, half through each, all survive.
+#[rocket::async_test]
+async fn two_file_stores_on_one_directory_merge_each_others_writes() {
+    let dir = Arc::new(TempDir::new());
+    let (one, two) = (Backend::File(dir.clone()), Backend::File(dir));
+    let (first, second) = (one.client(&[]).await, two.client(&[]).await);
+    let cookie = get(&first, "/slot/0", None).await.value();
+    let requests = (1..8).map(|i| {
+        let (client, cookie) = (if i % 2 == 0 { &first } else { &second }, &cookie);
+        async move {
+            get(client, &format!("/slot/{i}"), Some(cookie))
+                .await
+                .status
+        }
+    });
+    let statuses = futures_join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == Status::Ok), "{statuses:?}");
+    let all = get(&second, "/slots", Some(&cookie)).await.body;
+    for i in 0..8 {
+        assert!(
+            all.contains(&format!("s{i}: Some({i})")),
+            "s{i} lost: {all}"
+        );
+    }
+    assert_eq!(one.records().await, Some(1));
 }

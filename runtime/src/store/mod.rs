@@ -1,11 +1,13 @@
 //! Server-side stores: the record lives in a store, the cookie holds only a signed id.
 //!
 //! [`Keepsake::with_store`](crate::Keepsake::with_store) takes any [`SessionStore`]:
-//! [`MemoryStore`] for one process and for tests, [`RedisStore`] (feature `redis`)
+//! [`MemoryStore`] for one process and for tests, [`FileStore`] for the processes of
+//! one machine (embedded, like Flask-Session's `filesystem`), [`RedisStore`] (feature `redis`)
 //! for more than one machine, `PostgresStore`, `MySqlStore` and `SqliteStore`
 //! (features `postgres`, `mysql`, `sqlite`) for the database an app already runs, or
 //! your own. The `store` configuration key picks one by URL with no code change.
 
+mod file;
 mod memory;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -36,6 +38,7 @@ pub use self::redis::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
 pub use self::url::StoreUrlError;
+pub use file::FileStore;
 pub use memory::MemoryStore;
 
 /// A record's fields as a store keeps them: each key with its value as JSON text.

@@ -21,7 +21,7 @@ pub enum StoreUrlError {
     },
     /// No store has this scheme.
     #[error(
-        "`{0}` names no store; use `memory`, `redis://`, `rediss://`, `postgres://`, \
+        "`{0}` names no store; use `memory`, `file:`, `redis://`, `rediss://`, `postgres://`, \
          `postgresql://`, `mysql://`, `mariadb://` or `sqlite://`"
     )]
     UnknownScheme(String),
@@ -108,9 +108,31 @@ pub(crate) fn open(url: &str) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
             #[cfg(not(feature = "sqlite"))]
             Err(missing("sqlite"))
         }
-        "memcache" | "file" => Err(StoreUrlError::NotAvailable(redact(url))),
+        "file" => file_path(url)
+            .map(|dir| Arc::new(super::FileStore::new(dir)) as Arc<dyn SessionStore>)
+            .ok_or_else(|| StoreUrlError::Malformed {
+                url: redact(url),
+                source: "expected `file:///absolute/dir` or `file:relative/dir`".into(),
+            }),
+        "memcache" => Err(StoreUrlError::NotAvailable(redact(url))),
         _ => Err(StoreUrlError::UnknownScheme(redact(url))),
     }
+}
+
+/// The directory of a `file:` URL: `file:///abs/dir` (or `file://localhost/abs/dir`)
+/// is absolute, `file:rel/dir` relative to the working directory.
+fn file_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = &url["file:".len()..];
+    let path = match rest.strip_prefix("//") {
+        Some(authority_and_path) => {
+            let path = authority_and_path
+                .strip_prefix("localhost")
+                .unwrap_or(authority_and_path);
+            path.starts_with('/').then_some(path)?
+        }
+        None => rest,
+    };
+    (!path.is_empty() && !path.contains(['?', '#'])).then(|| path.into())
 }
 
 #[cfg(test)]
@@ -140,8 +162,18 @@ mod tests {
             open("nothing"),
             Err(StoreUrlError::UnknownScheme(_))
         ));
+        assert!(open("file:///tmp/keepsake-sessions").is_ok());
+        assert_eq!(file_path("file:///srv/s"), Some("/srv/s".into()));
+        assert_eq!(file_path("file://localhost/srv/s"), Some("/srv/s".into()));
+        assert_eq!(file_path("file:sessions"), Some("sessions".into()));
+        assert_eq!(file_path("file://host/srv/s"), None, "no remote hosts");
+        assert_eq!(file_path("file:"), None);
         assert!(matches!(
-            open("file:///tmp/s"),
+            open("file://elsewhere/s"),
+            Err(StoreUrlError::Malformed { .. })
+        ));
+        assert!(matches!(
+            open("memcache://127.0.0.1:11211"),
             Err(StoreUrlError::NotAvailable(_))
         ));
         #[cfg(feature = "redis")]

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use redis::AsyncCommands;
-use rocket_keepsake::store::{MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore};
+use rocket_keepsake::store::{
+    FileStore, MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore,
+};
 use rocket_keepsake::Keepsake;
 
 pub fn redis_url() -> String {
@@ -17,6 +19,8 @@ pub fn redis_url() -> String {
 pub enum Backend {
     Cookie,
     Memory(Arc<MemoryStore>),
+    /// A `FileStore` in a directory of its own, removed when the last clone goes.
+    File(Arc<TempDir>),
     Sql {
         engine: Engine,
         url: String,
@@ -186,6 +190,10 @@ impl Backend {
         Backend::Memory(Arc::new(MemoryStore::new()))
     }
 
+    pub fn file() -> Backend {
+        Backend::File(Arc::new(TempDir::new()))
+    }
+
     pub fn postgres() -> Backend {
         Backend::sql(Engine::Postgres)
     }
@@ -249,6 +257,7 @@ impl Backend {
         match self {
             Backend::Cookie => Keepsake::fairing(),
             Backend::Memory(store) => Keepsake::with_store(store.clone()),
+            Backend::File(dir) => Keepsake::with_store(FileStore::new(&dir.0)),
             Backend::Sql {
                 engine, url, table, ..
             } => match engine {
@@ -279,6 +288,15 @@ impl Backend {
     pub async fn expire_all(&self) -> bool {
         match self {
             Backend::Cookie | Backend::Memory(_) => false,
+            Backend::File(dir) => {
+                for path in dir.session_files() {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    record["expires"] = 0.into();
+                    std::fs::write(&path, record.to_string()).unwrap();
+                }
+                true
+            }
             Backend::Sql {
                 engine, url, table, ..
             } => {
@@ -332,6 +350,7 @@ impl Backend {
         match self {
             Backend::Cookie => None,
             Backend::Memory(store) => Some(store.len()),
+            Backend::File(dir) => Some(dir.session_files().len()),
             Backend::Sql {
                 engine, url, table, ..
             } => {
@@ -368,4 +387,40 @@ pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("Redis answers at REDIS_URL")
+}
+
+/// A directory of a test's own under the system's temporary directory, removed
+/// (with whatever the test left in it) when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("keepsake-test-{}-{n}", std::process::id()));
+        TempDir(dir)
+    }
+
+    /// The session files the store wrote, `<id>.json`.
+    pub fn session_files(&self) -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect()
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> TempDir {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
