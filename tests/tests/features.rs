@@ -304,6 +304,7 @@ macro_rules! every_store {
 every_store!(on_cookie, cookie);
 every_store!(on_memory, memory);
 every_store!(on_file, file);
+every_store!(on_memcached, memcached);
 every_store!(on_redis, redis);
 every_store!(on_postgres, postgres);
 every_store!(on_mysql, mysql);
@@ -393,6 +394,16 @@ server_stores!(revoke_on_redis, redis);
 server_stores!(revoke_on_postgres, postgres);
 server_stores!(revoke_on_mysql, mysql);
 server_stores!(revoke_on_sqlite, sqlite);
+
+#[rocket::async_test]
+async fn revoke_all_on_memcached_says_it_cannot() {
+    let backend = Backend::memcached();
+    let client = untracked(&backend, &[]).await;
+    let cookie = get(&client, "/login/3", None).await.value();
+    let body = get(&client, "/revoke/3", None).await.body;
+    assert_eq!(body, "error: session store `memcached` cannot do this");
+    assert!(read_whoami(&client, &cookie).await.starts_with("Some(3)"));
+}
 
 async fn read_whoami(client: &Client, cookie: &str) -> String {
     get(client, "/whoami", Some(cookie)).await.body

@@ -48,6 +48,8 @@ impl Backend {
         // temporary (`backend().client(..)`).
         let rocket = match self {
             Backend::Redis { cleanup, .. } => rocket.manage(cleanup.clone()),
+            Backend::Memcached { cleanup, .. } => rocket.manage(cleanup.clone()),
+            Backend::File(dir) => rocket.manage(dir.clone()),
             Backend::Sql { cleanup, .. } => rocket.manage(cleanup.clone()),
             _ => rocket,
         };
@@ -295,6 +297,7 @@ macro_rules! suite {
 suite!(on_cookie, cookie);
 suite!(on_memory, memory);
 suite!(on_file, file);
+suite!(on_memcached, memcached);
 suite!(on_redis, redis);
 suite!(on_postgres, postgres);
 suite!(on_mysql, mysql);
@@ -451,6 +454,7 @@ mod server_side {
     use super::*;
     server_side!(on_memory, memory);
     server_side!(on_file, file);
+    server_side!(on_memcached, memcached);
     server_side!(on_redis, redis);
     server_side!(on_postgres, postgres);
     server_side!(on_mysql, mysql);
@@ -514,39 +518,64 @@ async fn redis_ttl_is_set_and_refreshed() {
     assert!((98_000..=100_000).contains(&refreshed), "{refreshed}");
 }
 
-/// A private `redis-server` on a free port, so that the test can stop and restart it.
-struct PrivateRedis {
+/// A private server (`redis-server`, `memcached`) on a free port, so that a test can
+/// stop and restart it; stopped when dropped.
+struct PrivateServer {
+    program: &'static str,
+    args: fn(u16) -> Vec<String>,
     port: u16,
     child: Option<Child>,
 }
 
-impl PrivateRedis {
-    fn start() -> PrivateRedis {
+impl PrivateServer {
+    fn redis() -> PrivateServer {
+        PrivateServer::start_with("redis-server", |port| {
+            let port = port.to_string();
+            [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+    }
+
+    fn memcached() -> PrivateServer {
+        PrivateServer::start_with("memcached", |port| {
+            ["-u", "root", "-l", "127.0.0.1", "-p", &port.to_string()]
+                .map(String::from)
+                .to_vec()
+        })
+    }
+
+    fn start_with(program: &'static str, args: fn(u16) -> Vec<String>) -> PrivateServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut redis = PrivateRedis { port, child: None };
-        redis.restart();
-        redis
+        let mut server = PrivateServer {
+            program,
+            args,
+            port,
+            child: None,
+        };
+        server.restart();
+        server
     }
 
     fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+        let child = Command::new(self.program)
+            .args((self.args)(self.port))
             .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("redis-server is installed (.ci/run installs it)");
+            .unwrap_or_else(|e| panic!("{} is installed (.ci/run installs it): {e}", self.program));
         self.child = Some(child);
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -554,7 +583,7 @@ impl PrivateRedis {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not start on port {}", self.port);
+        panic!("{} did not start on port {}", self.program, self.port);
     }
 
     fn stop(&mut self) {
@@ -569,10 +598,61 @@ impl PrivateRedis {
     }
 }
 
-impl Drop for PrivateRedis {
+impl Drop for PrivateServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Memcached on two servers, one of which goes down: only the sessions on it get
+/// 503s, the others carry on; once it is back its sessions start afresh (Memcached
+/// keeps nothing), with no 500 at any point.
+#[rocket::async_test]
+async fn a_memcached_server_down_gives_503s_only_for_its_sessions() {
+    let mut private = PrivateServer::memcached();
+    let prefix = format!("keepsake-test:{}:down:", std::process::id());
+    let url = format!("{},127.0.0.1:{}", memcached_url(), private.port);
+    let store = rocket_keepsake::store::MemcachedStore::new(&url)
+        .unwrap()
+        .with_prefix(prefix.clone());
+    let _cleanup = MemcachedCleanup::new(&prefix);
+    let client = client(app_with(Keepsake::with_store(store), &[])).await;
+    let mut cookies = Vec::new();
+    for i in 0..12 {
+        cookies.push(get(&client, &format!("/login/user{i}"), None).await.value());
+    }
+    let on_shared = memcached_records(&prefix).len();
+    assert!(
+        on_shared > 0 && on_shared < 12,
+        "spread over both: {on_shared} of 12 on one"
+    );
+    private.stop();
+    let mut unavailable = 0;
+    for (i, cookie) in cookies.iter().enumerate() {
+        let reply = get(&client, "/read", Some(cookie)).await;
+        match reply.status {
+            Status::Ok => assert!(reply.body.contains(&format!("user{i}")), "{}", reply.body),
+            Status::ServiceUnavailable => unavailable += 1,
+            other => panic!("{other}: {}", reply.body),
+        }
+    }
+    assert_eq!(
+        unavailable,
+        12 - on_shared,
+        "exactly the private server's sessions"
+    );
+    private.restart();
+    let mut fresh = 0;
+    for cookie in &cookies {
+        let reply = get(&client, "/read", Some(cookie)).await;
+        assert_eq!(reply.status, Status::Ok);
+        fresh += usize::from(reply.body.ends_with("new=true"));
+    }
+    assert_eq!(
+        fresh,
+        12 - on_shared,
+        "its sessions were lost with it, and start afresh"
+    );
 }
 
 #[rocket::catch(503)]
@@ -658,7 +738,7 @@ async fn a_failed_save_without_a_catcher_gets_rockets_default_page_with_shield_h
 
 #[rocket::async_test]
 async fn redis_going_down_gives_503s_and_service_resumes_when_it_is_back() {
-    let mut redis = PrivateRedis::start();
+    let mut redis = PrivateServer::redis();
     let fairing = Keepsake::with_store(RedisStore::new(&redis.url()).unwrap());
     let client = client(app_with(fairing, &[])).await;
     let cookie = get(&client, "/login/ada", None).await.value();
@@ -776,7 +856,7 @@ async fn an_unreadable_stored_record_is_a_fresh_session_and_is_deleted() {
 
 #[rocket::async_test]
 async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
-    let redis = PrivateRedis::start();
+    let redis = PrivateServer::redis();
     let fairing = Keepsake::with_store(RedisStore::new(&redis.url()).unwrap());
     let rocket = app_with(fairing, &[])
         .mount("/", routes![gated_push])

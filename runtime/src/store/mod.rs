@@ -4,10 +4,13 @@
 //! [`MemoryStore`] for one process and for tests, [`FileStore`] for the processes of
 //! one machine (embedded, like Flask-Session's `filesystem`), [`RedisStore`] (feature `redis`)
 //! for more than one machine, `PostgresStore`, `MySqlStore` and `SqliteStore`
-//! (features `postgres`, `mysql`, `sqlite`) for the database an app already runs, or
+//! (features `postgres`, `mysql`, `sqlite`) for the database an app already runs,
+//! `MemcachedStore` (feature `memcached`), or
 //! your own. The `store` configuration key picks one by URL with no code change.
 
 mod file;
+#[cfg(feature = "memcached")]
+mod memcached;
 mod memory;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -25,6 +28,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use self::memcached::MemcachedStore;
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use self::mysql::MySqlStore;

@@ -22,12 +22,9 @@ pub enum StoreUrlError {
     /// No store has this scheme.
     #[error(
         "`{0}` names no store; use `memory`, `file:`, `redis://`, `rediss://`, `postgres://`, \
-         `postgresql://`, `mysql://`, `mariadb://` or `sqlite://`"
+         `postgresql://`, `mysql://`, `mariadb://`, `sqlite://` or `memcache://`"
     )]
     UnknownScheme(String),
-    /// The scheme is known, but this version has no store for it yet.
-    #[error("`{0}`: this version of rocket_keepsake has no store for this scheme yet")]
-    NotAvailable(String),
     /// The store refused the URL.
     #[error("`{url}` is not a valid URL for its store")]
     Malformed {
@@ -114,7 +111,14 @@ pub(crate) fn open(url: &str) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
                 url: redact(url),
                 source: "expected `file:///absolute/dir` or `file:relative/dir`".into(),
             }),
-        "memcache" => Err(StoreUrlError::NotAvailable(redact(url))),
+        "memcache" => {
+            #[cfg(feature = "memcached")]
+            return super::MemcachedStore::new(url)
+                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
+                .map_err(|e| malformed(e.into()));
+            #[cfg(not(feature = "memcached"))]
+            Err(missing("memcached"))
+        }
         _ => Err(StoreUrlError::UnknownScheme(redact(url))),
     }
 }
@@ -172,9 +176,15 @@ mod tests {
             open("file://elsewhere/s"),
             Err(StoreUrlError::Malformed { .. })
         ));
+        #[cfg(feature = "memcached")]
+        assert!(open("memcache://127.0.0.1:11211,127.0.0.1:11212").is_ok());
+        #[cfg(not(feature = "memcached"))]
         assert!(matches!(
             open("memcache://127.0.0.1:11211"),
-            Err(StoreUrlError::NotAvailable(_))
+            Err(StoreUrlError::MissingFeature {
+                feature: "memcached",
+                ..
+            })
         ));
         #[cfg(feature = "redis")]
         assert!(matches!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use redis::AsyncCommands;
 use rocket_keepsake::store::{
-    FileStore, MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore,
+    FileStore, MemcachedStore, MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore,
 };
 use rocket_keepsake::Keepsake;
 
@@ -19,6 +19,12 @@ pub fn redis_url() -> String {
 pub enum Backend {
     Cookie,
     Memory(Arc<MemoryStore>),
+    /// Memcached at `MEMCACHED_URL`, under a prefix no other test uses; its items
+    /// expire by themselves, and are deleted when the last clone goes.
+    Memcached {
+        prefix: String,
+        cleanup: Arc<MemcachedCleanup>,
+    },
     /// A `FileStore` in a directory of its own, removed when the last clone goes.
     File(Arc<TempDir>),
     Sql {
@@ -190,6 +196,17 @@ impl Backend {
         Backend::Memory(Arc::new(MemoryStore::new()))
     }
 
+    pub fn memcached() -> Backend {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!(
+            "keepsake-test:{}:{}:",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let cleanup = Arc::new(MemcachedCleanup(prefix.clone()));
+        Backend::Memcached { prefix, cleanup }
+    }
+
     pub fn file() -> Backend {
         Backend::File(Arc::new(TempDir::new()))
     }
@@ -258,6 +275,11 @@ impl Backend {
             Backend::Cookie => Keepsake::fairing(),
             Backend::Memory(store) => Keepsake::with_store(store.clone()),
             Backend::File(dir) => Keepsake::with_store(FileStore::new(&dir.0)),
+            Backend::Memcached { prefix, .. } => Keepsake::with_store(
+                MemcachedStore::new(&memcached_url())
+                    .expect("a valid MEMCACHED_URL")
+                    .with_prefix(prefix.clone()),
+            ),
             Backend::Sql {
                 engine, url, table, ..
             } => match engine {
@@ -287,7 +309,7 @@ impl Backend {
     /// cookie store and `MemoryStore`, whose clocks cannot be moved).
     pub async fn expire_all(&self) -> bool {
         match self {
-            Backend::Cookie | Backend::Memory(_) => false,
+            Backend::Cookie | Backend::Memory(_) | Backend::Memcached { .. } => false,
             Backend::File(dir) => {
                 for path in dir.session_files() {
                     let text = std::fs::read_to_string(&path).unwrap();
@@ -351,6 +373,7 @@ impl Backend {
             Backend::Cookie => None,
             Backend::Memory(store) => Some(store.len()),
             Backend::File(dir) => Some(dir.session_files().len()),
+            Backend::Memcached { prefix, .. } => Some(memcached_records(prefix).len()),
             Backend::Sql {
                 engine, url, table, ..
             } => {
@@ -422,5 +445,68 @@ impl Default for TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn memcached_url() -> String {
+    std::env::var("MEMCACHED_URL").unwrap_or_else(|_| "memcache://127.0.0.1:11211".into())
+}
+
+/// Every item key of the Memcached at `MEMCACHED_URL`, from `lru_crawler metadump`.
+fn memcached_keys() -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let address = memcached_url().trim_start_matches("memcache://").to_owned();
+    let mut stream = std::net::TcpStream::connect(address).expect("Memcached answers");
+    stream.write_all(b"lru_crawler metadump all\r\n").unwrap();
+    let mut keys = Vec::new();
+    for line in BufReader::new(stream).lines() {
+        let line = line.unwrap();
+        if line == "END" || line.starts_with("ERROR") {
+            break;
+        }
+        if let Some(key) = line
+            .strip_prefix("key=")
+            .and_then(|rest| rest.split(' ').next())
+        {
+            // Keys are URL-encoded; ours use only `:` and URL-safe base64.
+            keys.push(key.replace("%3A", ":").replace("%3a", ":"));
+        }
+    }
+    keys
+}
+
+/// The keys under `prefix` that hold a record (not a tombstone of a removed one).
+pub fn memcached_records(prefix: &str) -> Vec<String> {
+    let client = memcache::Client::connect(memcached_url()).expect("Memcached answers");
+    memcached_keys()
+        .into_iter()
+        .filter(|key| key.starts_with(prefix))
+        .filter(|key| {
+            let value: Option<String> = client.get(key).unwrap();
+            value.is_some_and(|v| v != "{}")
+        })
+        .collect()
+}
+
+/// Deletes every item under a test's prefix.
+pub struct MemcachedCleanup(String);
+
+impl MemcachedCleanup {
+    pub fn new(prefix: &str) -> MemcachedCleanup {
+        MemcachedCleanup(prefix.to_owned())
+    }
+}
+
+impl Drop for MemcachedCleanup {
+    fn drop(&mut self) {
+        let Ok(client) = memcache::Client::connect(memcached_url()) else {
+            return;
+        };
+        for key in memcached_keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&self.0))
+        {
+            let _ = client.delete(&key);
+        }
     }
 }
