@@ -305,6 +305,7 @@ every_store!(on_cookie, cookie);
 every_store!(on_memory, memory);
 every_store!(on_file, file);
 every_store!(on_memcached, memcached);
+every_store!(on_redis_cluster, redis_cluster);
 every_store!(on_redis, redis);
 every_store!(on_postgres, postgres);
 every_store!(on_mysql, mysql);

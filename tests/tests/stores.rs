@@ -50,6 +50,7 @@ impl Backend {
             Backend::Redis { cleanup, .. } => rocket.manage(cleanup.clone()),
             Backend::Memcached { cleanup, .. } => rocket.manage(cleanup.clone()),
             Backend::File(dir) => rocket.manage(dir.clone()),
+            Backend::RedisCluster { cluster, .. } => rocket.manage(cluster.clone()),
             Backend::Sql { cleanup, .. } => rocket.manage(cleanup.clone()),
             _ => rocket,
         };
@@ -298,6 +299,7 @@ suite!(on_cookie, cookie);
 suite!(on_memory, memory);
 suite!(on_file, file);
 suite!(on_memcached, memcached);
+suite!(on_redis_cluster, redis_cluster);
 suite!(on_redis, redis);
 suite!(on_postgres, postgres);
 suite!(on_mysql, mysql);
@@ -455,6 +457,7 @@ mod server_side {
     server_side!(on_memory, memory);
     server_side!(on_file, file);
     server_side!(on_memcached, memcached);
+    server_side!(on_redis_cluster, redis_cluster);
     server_side!(on_redis, redis);
     server_side!(on_postgres, postgres);
     server_side!(on_mysql, mysql);
@@ -1189,4 +1192,67 @@ async fn two_file_stores_on_one_directory_merge_each_others_writes() {
         );
     }
     assert_eq!(one.records().await, Some(1));
+}
+
+/// A Redis Cluster with one master down: only the sessions in its slots get 503s,
+/// the others carry on; once it is back, service resumes without restarting the app
+/// (its sessions start afresh: the test's nodes keep nothing on disk).
+#[rocket::async_test]
+async fn a_cluster_master_down_gives_503s_only_for_its_sessions() {
+    let cluster = Arc::new(PrivateCluster::start());
+    let prefix = "keepsake-test:down:".to_owned();
+    let backend = Backend::RedisCluster {
+        cluster: cluster.clone(),
+        prefix: prefix.clone(),
+    };
+    let client = backend.client(&[]).await;
+    let mut sessions = Vec::new();
+    for i in 0..12 {
+        let cookie = get(&client, &format!("/login/user{i}"), None).await.value();
+        let key = format!(
+            "{prefix}{}",
+            String::from_utf8(cookie_payload(&cookie)).unwrap()
+        );
+        let (port, _) = cluster
+            .keys(&prefix)
+            .into_iter()
+            .find(|(_, k)| *k == key)
+            .expect("the session is stored");
+        sessions.push((i, cookie, port));
+    }
+    let down = cluster.ports[0];
+    let on_down = sessions.iter().filter(|(_, _, port)| *port == down).count();
+    assert!(
+        on_down > 0 && on_down < 12,
+        "{on_down} of 12 on the node to stop"
+    );
+    cluster.stop_node(0);
+    for (i, cookie, port) in &sessions {
+        let reply = get(&client, "/read", Some(cookie)).await;
+        if *port == down {
+            assert_eq!(
+                reply.status,
+                Status::ServiceUnavailable,
+                "user{i}: {}",
+                reply.body
+            );
+        } else {
+            assert_eq!(reply.status, Status::Ok, "user{i} is on a live node");
+            assert!(reply.body.contains(&format!("user{i}")), "{}", reply.body);
+        }
+    }
+    let stopped = std::time::Instant::now();
+    cluster.start_node(0);
+    cluster.wait_until_ok();
+    for (i, cookie, port) in &sessions {
+        let reply = get(&client, "/read", Some(cookie)).await;
+        assert_eq!(reply.status, Status::Ok, "user{i} after the restart");
+        if *port != down {
+            assert!(reply.body.contains(&format!("user{i}")), "{}", reply.body);
+        }
+    }
+    println!(
+        "cluster: served again {:?} after the restart began",
+        stopped.elapsed()
+    );
 }

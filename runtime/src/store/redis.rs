@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Client, RedisError, Script};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands, Client, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
 use rocket::tokio::sync::OnceCell;
 
 use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
@@ -112,6 +114,44 @@ redis.call('DEL', set)
 return ended
 ";
 
+/// The cluster's save: [`SAVE`] without the index, whose sets live in other slots.
+///
+/// KEYS: the record. ARGV: create, ttl, #set, the set pairs, the removed keys.
+const CLUSTER_SAVE: &str = r"
+if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[3])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * n)) end
+if #ARGV >= 4 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + 2 * n)) end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+";
+
+/// The cluster's rename, step one, in the new id's slot: writes the copy, unless the
+/// key exists. KEYS: the new record. ARGV: ttl, the field/value pairs.
+const CLUSTER_COPY: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// The cluster's rename, step two, in the old id's slot: deletes the old record if it
+/// still holds exactly what was copied. KEYS: the old record. ARGV: the pairs copied.
+const CLUSTER_DELETE_IF_SAME: &str = r"
+local now = redis.call('HGETALL', KEYS[1])
+if #now ~= #ARGV or #now == 0 then return 0 end
+local copied = {}
+for i = 1, #ARGV, 2 do copied[ARGV[i]] = ARGV[i + 1] end
+for i = 1, #now, 2 do
+  if copied[now[i]] ~= now[i + 1] then return 0 end
+end
+redis.call('DEL', KEYS[1])
+return 1
+";
+
+/// How many times a cluster rename copies again when the session changed meanwhile.
+const CLUSTER_RENAME_TRIES: usize = 8;
+
 /// A script with the index helpers before its body.
 fn script(body: &str) -> Script {
     Script::new(&format!("{INDEX_HELPERS}{body}"))
@@ -144,13 +184,57 @@ fn script(body: &str) -> Script {
 /// # Ok(()) }
 /// ```
 pub struct RedisStore {
-    client: Client,
+    target: Target,
     prefix: String,
-    connection: OnceCell<ConnectionManager>,
+    connection: OnceCell<Connection>,
     save: Script,
     delete: Script,
     rename: Script,
     revoke: Script,
+    cluster_save: Script,
+    cluster_copy: Script,
+    cluster_delete_if_same: Script,
+}
+
+/// One Redis, or a Redis Cluster.
+enum Target {
+    Single(Client),
+    Cluster(ClusterClient),
+}
+
+/// The connection to either, made on first use.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -170,15 +254,76 @@ impl RedisStore {
 
     /// A store over an existing client.
     pub fn from_client(client: Client) -> RedisStore {
+        RedisStore::with_target(Target::Single(client))
+    }
+
+    /// A store for the Redis Cluster that `nodes` belong to (`redis://host:port` each;
+    /// one reachable node is enough, the client discovers the others). Only parses
+    /// the URLs: connections are made on first use. Each session is one hash, so one
+    /// slot: loads and saves stay single-slot, atomic scripts, and reconnects and slot
+    /// moves are the client's (redis-rs `cluster-async`). A master that is down gives
+    /// 503s for the sessions in its slots only, when the cluster is configured with
+    /// `cluster-require-full-coverage no`.
+    ///
+    /// Two things differ from a single Redis. `rename` (`cycle_id()`) crosses slots,
+    /// so it is two steps: the record is copied under the new id, then the old one is
+    /// deleted only if it still holds exactly what was copied (else the copy is
+    /// undone and tried again); once it returns, only the new id works. And the
+    /// `#[session(index)]` sets would live in other slots than the records, so a
+    /// cluster keeps no index: `SessionAdmin::revoke_all` is not supported.
+    ///
+    /// ```rust
+    /// use rocket_keepsake::{store::RedisStore, Keepsake};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = RedisStore::cluster(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?;
+    /// let rocket = rocket::build().attach(Keepsake::with_store(store));
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster(nodes: &[&str]) -> Result<RedisStore, RedisError> {
+        let client = ClusterClient::builder(nodes.iter().copied())
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(2))
+            .retries(2)
+            .build()?;
+        Ok(RedisStore::with_target(Target::Cluster(client)))
+    }
+
+    /// A store for the cluster in a `redis+cluster://host:port,host:port` URL.
+    pub(crate) fn cluster_url(url: &str) -> Result<RedisStore, RedisError> {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let (hosts, query) = rest
+            .split_once('?')
+            .map_or((rest, None), |(h, q)| (h, Some(q)));
+        let nodes: Vec<String> = hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(|host| match query {
+                Some(query) => format!("redis://{host}/?{query}"),
+                None => format!("redis://{host}"),
+            })
+            .collect();
+        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        RedisStore::cluster(&nodes)
+    }
+
+    fn with_target(target: Target) -> RedisStore {
         RedisStore {
-            client,
+            target,
             prefix: "keepsake:".into(),
             connection: OnceCell::new(),
             save: script(SAVE),
             delete: script(DELETE),
             rename: script(RENAME),
             revoke: script(REVOKE),
+            cluster_save: Script::new(CLUSTER_SAVE),
+            cluster_copy: Script::new(CLUSTER_COPY),
+            cluster_delete_if_same: Script::new(CLUSTER_DELETE_IF_SAME),
         }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
     }
 
     /// Sets the prefix of the keys this store uses. Default: `"keepsake:"`.
@@ -193,17 +338,92 @@ impl RedisStore {
 
     /// The shared connection, made on first use; a failed attempt is retried by the
     /// next request.
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
+    async fn connection(&self) -> Result<Connection, StoreError> {
         let connection = self
             .connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| async {
+                match &self.target {
+                    Target::Single(client) => {
+                        let config = ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(Duration::from_secs(2)))
+                            .set_response_timeout(Some(Duration::from_secs(2)))
+                            .set_number_of_retries(2);
+                        ConnectionManager::new_with_config(client.clone(), config)
+                            .await
+                            .map(Connection::Single)
+                    }
+                    Target::Cluster(client) => {
+                        client.get_async_connection().await.map(Connection::Cluster)
+                    }
+                }
+            })
             .await
             .map_err(failed)?;
         Ok(connection.clone())
+    }
+
+    async fn cluster_save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        let mut invocation = self.cluster_save.key(self.key(id));
+        invocation
+            .arg(if changes.create { "1" } else { "0" })
+            .arg(millis(ttl))
+            .arg(changes.set.len());
+        for (field, value) in &changes.set {
+            invocation.arg(field).arg(value);
+        }
+        for field in &changes.removed {
+            invocation.arg(field);
+        }
+        let applied: i64 = invocation
+            .invoke_async(&mut self.connection().await?)
+            .await
+            .map_err(failed)?;
+        Ok(saved(applied))
+    }
+
+    async fn cluster_rename(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        let (from, to) = (self.key(from), self.key(to));
+        let mut connection = self.connection().await?;
+        for _ in 0..CLUSTER_RENAME_TRIES {
+            let fields: Vec<(Vec<u8>, Vec<u8>)> =
+                connection.hgetall(&from).await.map_err(failed)?;
+            if fields.is_empty() {
+                return Ok(Saved::Gone);
+            }
+            let mut copy = self.cluster_copy.key(&to);
+            copy.arg(millis(ttl));
+            for (field, value) in &fields {
+                copy.arg(field).arg(value);
+            }
+            let copied: i64 = copy.invoke_async(&mut connection).await.map_err(failed)?;
+            if copied != 1 {
+                return Err(StoreError::new("redis", "the new session id is taken"));
+            }
+            let mut delete = self.cluster_delete_if_same.key(&from);
+            for (field, value) in &fields {
+                delete.arg(field).arg(value);
+            }
+            let moved: i64 = delete.invoke_async(&mut connection).await.map_err(failed)?;
+            if moved == 1 {
+                return Ok(Saved::Done);
+            }
+            // The old record changed (or went) meanwhile: undo the copy, look again.
+            let _: i64 = connection.del(&to).await.map_err(failed)?;
+        }
+        Err(StoreError::new(
+            "redis",
+            format!("the session changed under {CLUSTER_RENAME_TRIES} attempts to move it"),
+        ))
     }
 }
 
@@ -272,6 +492,9 @@ impl SessionStore for RedisStore {
         changes: &Changes,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
+        if self.is_cluster() {
+            return self.cluster_save(id, changes, ttl).await;
+        }
         let mut invocation = self.save.key(self.key(id));
         invocation
             .arg(&self.prefix)
@@ -295,6 +518,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        if self.is_cluster() {
+            let mut connection = self.connection().await?;
+            let _: i64 = connection.del(self.key(id)).await.map_err(failed)?;
+            return Ok(());
+        }
         let mut invocation = self.delete.key(self.key(id));
         invocation.arg(&self.prefix).arg(id.as_str());
         let _: i64 = invocation
@@ -310,6 +538,9 @@ impl SessionStore for RedisStore {
         to: &SessionId,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
+        if self.is_cluster() {
+            return self.cluster_rename(from, to, ttl).await;
+        }
         let mut invocation = self.rename.key(self.key(from));
         invocation
             .key(self.key(to))
@@ -325,6 +556,13 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        if self.is_cluster() {
+            return Err(StoreError::of_kind(
+                "redis",
+                StoreErrorKind::Unsupported,
+                "a Redis Cluster keeps no index of sessions (its sets would span slots)",
+            ));
+        }
         let mut invocation = self.revoke.prepare_invoke();
         invocation.arg(&self.prefix).arg(key).arg(value);
         let ended: usize = invocation

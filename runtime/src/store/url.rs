@@ -21,7 +21,7 @@ pub enum StoreUrlError {
     },
     /// No store has this scheme.
     #[error(
-        "`{0}` names no store; use `memory`, `file:`, `redis://`, `rediss://`, `postgres://`, \
+        "`{0}` names no store; use `memory`, `file:`, `redis://`, `rediss://`, `redis+cluster://`, `postgres://`, \
          `postgresql://`, `mysql://`, `mariadb://`, `sqlite://` or `memcache://`"
     )]
     UnknownScheme(String),
@@ -76,6 +76,14 @@ pub(crate) fn open(url: &str) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
         "redis" | "rediss" => {
             #[cfg(feature = "redis")]
             return super::RedisStore::new(url)
+                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
+                .map_err(|e| malformed(e.into()));
+            #[cfg(not(feature = "redis"))]
+            Err(missing("redis"))
+        }
+        "redis+cluster" => {
+            #[cfg(feature = "redis")]
+            return super::RedisStore::cluster_url(url)
                 .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
                 .map_err(|e| malformed(e.into()));
             #[cfg(not(feature = "redis"))]
@@ -186,6 +194,8 @@ mod tests {
                 ..
             })
         ));
+        #[cfg(feature = "redis")]
+        assert!(open("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").is_ok());
         #[cfg(feature = "redis")]
         assert!(matches!(
             open("redis://host:notaport"),

@@ -25,6 +25,12 @@ pub enum Backend {
         prefix: String,
         cleanup: Arc<MemcachedCleanup>,
     },
+    /// A private three-master Redis Cluster, shared by the tests that run at the same
+    /// time and stopped when the last of them is done.
+    RedisCluster {
+        cluster: Arc<PrivateCluster>,
+        prefix: String,
+    },
     /// A `FileStore` in a directory of its own, removed when the last clone goes.
     File(Arc<TempDir>),
     Sql {
@@ -207,6 +213,15 @@ impl Backend {
         Backend::Memcached { prefix, cleanup }
     }
 
+    pub fn redis_cluster() -> Backend {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!("keepsake-test:{}:", NEXT.fetch_add(1, Ordering::Relaxed));
+        Backend::RedisCluster {
+            cluster: PrivateCluster::shared(),
+            prefix,
+        }
+    }
+
     pub fn file() -> Backend {
         Backend::File(Arc::new(TempDir::new()))
     }
@@ -275,6 +290,9 @@ impl Backend {
             Backend::Cookie => Keepsake::fairing(),
             Backend::Memory(store) => Keepsake::with_store(store.clone()),
             Backend::File(dir) => Keepsake::with_store(FileStore::new(&dir.0)),
+            Backend::RedisCluster { cluster, prefix } => {
+                Keepsake::with_store(cluster.store().with_prefix(prefix.clone()))
+            }
             Backend::Memcached { prefix, .. } => Keepsake::with_store(
                 MemcachedStore::new(&memcached_url())
                     .expect("a valid MEMCACHED_URL")
@@ -310,6 +328,13 @@ impl Backend {
     pub async fn expire_all(&self) -> bool {
         match self {
             Backend::Cookie | Backend::Memory(_) | Backend::Memcached { .. } => false,
+            Backend::RedisCluster { cluster, prefix } => {
+                for (port, key) in cluster.keys(prefix) {
+                    cluster.cli(port, &["PEXPIRE", &key, "1"]);
+                }
+                rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                true
+            }
             Backend::File(dir) => {
                 for path in dir.session_files() {
                     let text = std::fs::read_to_string(&path).unwrap();
@@ -373,6 +398,7 @@ impl Backend {
             Backend::Cookie => None,
             Backend::Memory(store) => Some(store.len()),
             Backend::File(dir) => Some(dir.session_files().len()),
+            Backend::RedisCluster { cluster, prefix } => Some(cluster.keys(prefix).len()),
             Backend::Memcached { prefix, .. } => Some(memcached_records(prefix).len()),
             Backend::Sql {
                 engine, url, table, ..
@@ -507,6 +533,178 @@ impl Drop for MemcachedCleanup {
             .filter(|k| k.starts_with(&self.0))
         {
             let _ = client.delete(&key);
+        }
+    }
+}
+
+/// A private Redis Cluster of three masters on free loopback ports, in a temporary
+/// directory; stopped (and the directory removed) when dropped.
+pub struct PrivateCluster {
+    pub ports: Vec<u16>,
+    dir: TempDir,
+    children: std::sync::Mutex<Vec<Option<std::process::Child>>>,
+}
+
+impl PrivateCluster {
+    /// The cluster the tests running now share, started if none is running.
+    pub fn shared() -> Arc<PrivateCluster> {
+        static SHARED: std::sync::Mutex<std::sync::Weak<PrivateCluster>> =
+            std::sync::Mutex::new(std::sync::Weak::new());
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cluster) = shared.upgrade() {
+            return cluster;
+        }
+        let cluster = Arc::new(PrivateCluster::start());
+        *shared = Arc::downgrade(&cluster);
+        cluster
+    }
+
+    pub fn start() -> PrivateCluster {
+        let ports: Vec<u16> = (0..3)
+            .map(|_| {
+                // Cluster nodes also listen on port + 10000: keep both free.
+                loop {
+                    let port = std::net::TcpListener::bind("127.0.0.1:0")
+                        .unwrap()
+                        .local_addr()
+                        .unwrap()
+                        .port();
+                    if port < 55000
+                        && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+                    {
+                        break port;
+                    }
+                }
+            })
+            .collect();
+        let dir = TempDir::new();
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let cluster = PrivateCluster {
+            ports: ports.clone(),
+            dir,
+            children: std::sync::Mutex::new(ports.iter().map(|_| None).collect()),
+        };
+        for i in 0..ports.len() {
+            cluster.start_node(i);
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let mut create = std::process::Command::new("redis-cli");
+        create.arg("--cluster").arg("create").args(&nodes);
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let created = create.output().expect("redis-cli is installed");
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Starts node `i` (again), with the cluster configuration it wrote before.
+    pub fn start_node(&self, i: usize) {
+        let port = self.ports[i];
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .args(["--cluster-require-full-coverage", "no"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.children.lock().unwrap()[i] = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    /// Kills node `i`.
+    pub fn stop_node(&self, i: usize) {
+        if let Some(mut child) = self.children.lock().unwrap()[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until every running node says the cluster is ok.
+    pub fn wait_until_ok(&self) {
+        for _ in 0..300 {
+            let running: Vec<u16> = {
+                let children = self.children.lock().unwrap();
+                self.ports
+                    .iter()
+                    .zip(children.iter())
+                    .filter(|(_, c)| c.is_some())
+                    .map(|(p, _)| *p)
+                    .collect()
+            };
+            if running.iter().all(|port| {
+                self.cli(*port, &["CLUSTER", "INFO"])
+                    .contains("cluster_state:ok")
+            }) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the cluster did not become ok");
+    }
+
+    /// What `redis-cli -p port args..` prints.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        let output = std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The keys under `prefix`, with the port of the node that holds each.
+    pub fn keys(&self, prefix: &str) -> Vec<(u16, String)> {
+        let running: Vec<u16> = {
+            let children = self.children.lock().unwrap();
+            self.ports
+                .iter()
+                .zip(children.iter())
+                .filter(|(_, c)| c.is_some())
+                .map(|(p, _)| *p)
+                .collect()
+        };
+        running
+            .into_iter()
+            .flat_map(|port| {
+                self.cli(port, &["--raw", "KEYS", &format!("{prefix}*")])
+                    .lines()
+                    .filter(|line| !line.is_empty())
+                    .map(|key| (port, key.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// A store for this cluster.
+    pub fn store(&self) -> RedisStore {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect();
+        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        RedisStore::cluster(&nodes).expect("valid node URLs")
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for i in 0..self.ports.len() {
+            self.stop_node(i);
         }
     }
 }
