@@ -4,7 +4,8 @@
 //! Run it with `cargo run -p keepsake-examples` and open <http://localhost:8000>.
 //! The library's `store` key moves the sessions server-side with no handler change:
 //! `ROCKET_KEEPSAKE_STORE=redis://127.0.0.1:6379`, `=postgres://postgres@127.0.0.1/test`,
-//! `=mysql://root@127.0.0.1/test`, `=sqlite://sessions.db` or `=memory`.
+//! `=mysql://root@127.0.0.1/test`, `=sqlite://sessions.db`, `=file:sessions`,
+//! `=memcache://127.0.0.1:11211` or `=memory`.
 //! Users live in memory, with argon2 password hashes; the session holds only the
 //! user name. Every form posts, flashes, and redirects (Post/Redirect/Get).
 //!

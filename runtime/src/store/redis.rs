@@ -199,7 +199,8 @@ pub struct RedisStore {
 /// One Redis, or a Redis Cluster.
 enum Target {
     Single(Client),
-    Cluster(ClusterClient),
+    /// Boxed: a cluster client is twice a client's size.
+    Cluster(Box<ClusterClient>),
 }
 
 /// The connection to either, made on first use.
@@ -286,7 +287,7 @@ impl RedisStore {
             .response_timeout(Duration::from_secs(2))
             .retries(2)
             .build()?;
-        Ok(RedisStore::with_target(Target::Cluster(client)))
+        Ok(RedisStore::with_target(Target::Cluster(Box::new(client))))
     }
 
     /// A store for the cluster in a `redis+cluster://host:port,host:port` URL.
