@@ -187,8 +187,17 @@ fn invalid(error: serde_json::Error) -> io::Error {
 }
 
 impl Inner {
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
+    /// The file of session `id`. Ids come only from cookies this app signed, but a
+    /// name that is not one this store writes is refused anyway: no id is a path.
+    fn path(&self, id: &str) -> io::Result<PathBuf> {
+        let name = format!("{id}.json");
+        match session_of(&name) {
+            Some(_) => Ok(self.dir.join(name)),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a session id of this store",
+            )),
+        }
     }
 
     fn create(&self) -> io::Result<()> {
@@ -222,7 +231,7 @@ impl Inner {
 
     /// The live record under `id`, if any.
     fn read(&self, id: &str) -> io::Result<Option<Stored>> {
-        self.read_path(&self.path(id))
+        self.read_path(&self.path(id)?)
     }
 
     fn read_path(&self, path: &Path) -> io::Result<Option<Stored>> {
@@ -238,6 +247,7 @@ impl Inner {
     /// Writes `stored` as `id`'s file, atomically: a temporary file, flushed to disk,
     /// renamed over it.
     fn write(&self, id: &str, stored: &Stored) -> io::Result<()> {
+        let target = self.path(id)?;
         let bytes = serde_json::to_vec(stored).map_err(invalid)?;
         let mut suffix = [0u8; 6];
         getrandom::getrandom(&mut suffix).map_err(io::Error::other)?;
@@ -246,7 +256,7 @@ impl Inner {
             let mut file = File::create(&temporary)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
-            fs::rename(&temporary, self.path(id))
+            fs::rename(&temporary, &target)
         })();
         if written.is_err() {
             let _ = fs::remove_file(&temporary);
@@ -255,7 +265,7 @@ impl Inner {
     }
 
     fn remove(&self, id: &str) -> io::Result<bool> {
-        match fs::remove_file(self.path(id)) {
+        match fs::remove_file(self.path(id)?) {
             Ok(()) => {
                 self.files.fetch_sub(1, Ordering::Relaxed);
                 Ok(true)
@@ -321,7 +331,7 @@ impl Inner {
             return Ok(Saved::Gone);
         };
         // One rename moves it: from then on `from` finds nothing, `to` the record.
-        fs::rename(self.path(from), self.path(to))?;
+        fs::rename(self.path(from)?, self.path(to)?)?;
         stored.expires = expiry(ttl);
         self.write(to, &stored)?;
         Ok(Saved::Done)
@@ -574,6 +584,22 @@ mod tests {
             assert!(store.load(id).await.unwrap().is_some());
         }
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_session_ids_name_files() {
+        let inner = Inner {
+            dir: dir(),
+            max_files: 1,
+            files: AtomicUsize::new(0),
+        };
+        assert!(inner.path("../../../../etc/passwd").is_err());
+        assert!(inner.path(&"a/".repeat(16)).is_err(), "32 characters, one a slash");
+        let id = SessionId::generate().unwrap();
+        assert!(inner
+            .path(id.as_str())
+            .unwrap()
+            .ends_with(format!("{}.json", id.as_str())));
     }
 
     #[rocket::async_test]
