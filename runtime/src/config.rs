@@ -37,6 +37,12 @@ pub struct Config {
     /// request that loads the session renews its cookie. Default: off.
     #[serde(deserialize_with = "optional_duration")]
     pub idle_timeout: Option<Duration>,
+    /// How long a server-side store keeps a session that is not permanent and holds
+    /// nothing but pending flash messages (a failed login, a page flashed to an
+    /// anonymous visitor): such records are many and are read at once or never, so
+    /// they must not live for `max_age`. Default: 10 minutes.
+    #[serde(deserialize_with = "duration")]
+    pub flash_only_ttl: Duration,
     /// A session is expired this long after it was created, however active. Default: off.
     #[serde(deserialize_with = "optional_duration")]
     pub absolute_timeout: Option<Duration>,
@@ -89,6 +95,7 @@ impl fmt::Debug for Config {
             .field("max_age", &self.max_age)
             .field("refresh_each_request", &self.refresh_each_request)
             .field("idle_timeout", &self.idle_timeout)
+            .field("flash_only_ttl", &self.flash_only_ttl)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("cookie_path", &self.cookie_path)
             .field("cookie_domain", &self.cookie_domain)
@@ -122,6 +129,7 @@ impl Default for Config {
             max_age: Duration::from_secs(31 * 24 * 60 * 60),
             refresh_each_request: true,
             idle_timeout: None,
+            flash_only_ttl: Duration::from_secs(10 * 60),
             absolute_timeout: None,
             cookie_path: "/".into(),
             cookie_domain: None,
@@ -254,6 +262,7 @@ const KEYS: &[&str] = &[
     "max_age",
     "refresh_each_request",
     "idle_timeout",
+    "flash_only_ttl",
     "absolute_timeout",
     "cookie_path",
     "cookie_domain",
@@ -302,6 +311,9 @@ impl Config {
         }
         if self.max_age.is_zero() {
             return Some(Rule::Zero("max_age"));
+        }
+        if self.flash_only_ttl.is_zero() {
+            return Some(Rule::Zero("flash_only_ttl"));
         }
         if self.idle_timeout.is_some_and(|d| d.is_zero()) {
             return Some(Rule::Zero("idle_timeout"));

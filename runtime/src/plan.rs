@@ -155,10 +155,15 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
             ),
             _ => (Target::Create, record.all_changes()),
         };
+        let mut ttl = ttl(config, lifetime(record, config), created, now);
+        if !permanent && record.holds_only_flashes() {
+            // An anonymous visitor's flash: read on the next page, or never.
+            ttl = ttl.min(config.flash_only_ttl);
+        }
         let write = Write {
             target,
             changes,
-            ttl: ttl(config, lifetime(record, config), created, now),
+            ttl,
         };
         return Plan::Store { write, stamp, life };
     }
@@ -487,6 +492,36 @@ mod tests {
         config.absolute_timeout = Some(Duration::from_secs(100));
         assert_eq!(ttl(&config, max, NOW - 70, NOW), Duration::from_secs(30));
         assert_eq!(ttl(&config, max, NOW - 500, NOW), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn records_holding_only_flashes_live_briefly_in_a_store() {
+        let config = Config::default();
+        let format = format();
+        let rules = Rules {
+            config: &config,
+            format: &format,
+            server_side: true,
+        };
+        let ttl_of = |mut record: Record| match plan(&mut record, &rules, false, NOW) {
+            Plan::Store { write, .. } => write.ttl,
+            other => panic!("{}", summary(&other)),
+        };
+        let mut anonymous = Record::new(NOW);
+        anonymous.push_flash("danger", "wrong password".into());
+        assert_eq!(ttl_of(anonymous), config.flash_only_ttl);
+        let mut user = Record::new(NOW);
+        user.push_flash("success", "welcome".into());
+        user.set("user", r#""ada""#.into());
+        assert_eq!(ttl_of(user), config.max_age);
+        let mut remembered = Record::new(NOW);
+        remembered.push_flash("info", "hi".into());
+        remembered.set_permanent(true);
+        assert_eq!(
+            ttl_of(remembered),
+            config.max_age,
+            "permanent: its lifetime"
+        );
     }
 
     #[test]

@@ -1256,3 +1256,33 @@ async fn a_cluster_master_down_gives_503s_only_for_its_sessions() {
         stopped.elapsed()
     );
 }
+
+/// Every anonymous request that flashes (a failed login, a page that says "please
+/// log in") makes a server-side record: it lives `flash_only_ttl`, not `max_age`,
+/// until the session holds something else.
+#[rocket::async_test]
+async fn a_record_holding_only_flashes_lives_briefly() {
+    let backend = Backend::redis();
+    let Backend::Redis { url, prefix, .. } = &backend else {
+        unreachable!()
+    };
+    let client = backend
+        .client(&[("flash_only_ttl", Value::from("90s"))])
+        .await;
+    let cookie = get(&client, "/flash/hello", None).await.value();
+    let key = format!(
+        "{prefix}{}",
+        String::from_utf8(cookie_payload(&cookie)).unwrap()
+    );
+    let mut con = redis_connection(url).await;
+    let ttl: i64 = con.pttl(&key).await.unwrap();
+    assert!((1..=90_000).contains(&ttl), "{ttl} ms");
+    // Logging in makes it a session like any other.
+    let cookie = get(&client, "/login/ada", Some(&cookie)).await.value();
+    let key = format!(
+        "{prefix}{}",
+        String::from_utf8(cookie_payload(&cookie)).unwrap()
+    );
+    let ttl: i64 = con.pttl(&key).await.unwrap();
+    assert!(ttl > 90_000, "{ttl} ms");
+}

@@ -400,6 +400,12 @@ impl Record {
         self.entries.is_empty()
     }
 
+    /// Whether the record holds pending flash messages and nothing else.
+    pub(crate) fn holds_only_flashes(&self) -> bool {
+        let mut keys = self.entries.iter().map(|(key, _)| key);
+        keys.next() == Some(FLASHES_KEY) && keys.next().is_none()
+    }
+
     /// Whether any key was set or removed by this request.
     pub(crate) fn is_modified(&self) -> bool {
         !self.changed.is_empty()

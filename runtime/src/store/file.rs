@@ -594,7 +594,10 @@ mod tests {
             files: AtomicUsize::new(0),
         };
         assert!(inner.path("../../../../etc/passwd").is_err());
-        assert!(inner.path(&"a/".repeat(16)).is_err(), "32 characters, one a slash");
+        assert!(
+            inner.path(&"a/".repeat(16)).is_err(),
+            "32 characters, one a slash"
+        );
         let id = SessionId::generate().unwrap();
         assert!(inner
             .path(id.as_str())

@@ -10,7 +10,9 @@ use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
 /// Sessions are lost on restart and not shared between processes.
 ///
 /// Expired records are never returned, and are swept out every so many writes, so
-/// memory holds only live sessions (plus at most one sweep interval's worth).
+/// memory holds only live sessions (plus at most one sweep interval's worth). It holds
+/// at most 100,000 sessions ([`with_max_sessions`](Self::with_max_sessions)): past
+/// that, a new session evicts those closest to expiring, with a warning.
 /// `#[session(index)]` values are kept in a map beside the records, changed under the
 /// same lock as each write and removed with the record.
 ///
@@ -19,10 +21,23 @@ use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
 ///
 /// let rocket = rocket::build().attach(Keepsake::with_store(MemoryStore::new()));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    max_sessions: usize,
 }
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore {
+            inner: Mutex::default(),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
+
+/// How many sessions a `MemoryStore` holds unless told otherwise.
+const DEFAULT_MAX_SESSIONS: usize = 100_000;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -46,9 +61,18 @@ struct Stored {
 const SWEEP_EVERY: usize = 256;
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store, holding at most 100,000 sessions.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// Holds at most `max` sessions: a new session past it evicts the ones closest to
+    /// expiring (expired ones first), a hundredth of `max` at a time, with a warning.
+    /// A flood of new sessions (every anonymous request that flashes makes one) then
+    /// cannot grow memory without bound. Default: 100,000.
+    pub fn with_max_sessions(mut self, max: usize) -> MemoryStore {
+        self.max_sessions = max.max(1);
+        self
     }
 
     /// How many records are held, expired ones not yet swept included.
@@ -134,6 +158,31 @@ impl Inner {
         }
     }
 
+    /// Makes room for one more session under `max`: removes the soonest-expiring
+    /// hundredth of them (all the expired ones if there are more).
+    fn evict(&mut self, max: usize, now: Instant) {
+        let mut expiries: Vec<(Instant, SessionId)> = self
+            .records
+            .iter()
+            .map(|(id, r)| (r.expires, id.clone()))
+            .collect();
+        let expired = expiries.iter().filter(|(at, _)| *at <= now).count();
+        let evict = expired.max(max / 100).max(1).min(expiries.len());
+        if evict < expiries.len() {
+            expiries.select_nth_unstable_by_key(evict, |(at, _)| *at);
+        }
+        for (_, id) in &expiries[..evict] {
+            self.remove(id);
+        }
+        if evict > expired {
+            log::warn!(
+                target: "rocket_keepsake",
+                "MemoryStore is full ({max} sessions): evicted the {} closest to expiring",
+                evict - expired
+            );
+        }
+    }
+
     fn wrote(&mut self, now: Instant) {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= SWEEP_EVERY {
@@ -169,15 +218,19 @@ impl SessionStore for MemoryStore {
         let now = Instant::now();
         let mut inner = self.lock();
         let expires = now + ttl;
-        let record = match inner.live(id, now) {
-            Some(record) => record,
-            None if changes.create => inner.records.entry(id.clone()).or_insert(Stored {
-                fields: Fields::new(),
-                expires,
-                indexed: Vec::new(),
-            }),
-            None => return Ok(Saved::Gone),
-        };
+        if inner.live(id, now).is_none() {
+            if !changes.create {
+                return Ok(Saved::Gone);
+            }
+            if inner.records.len() >= self.max_sessions {
+                inner.evict(self.max_sessions, now);
+            }
+        }
+        let record = inner.records.entry(id.clone()).or_insert(Stored {
+            fields: Fields::new(),
+            expires,
+            indexed: Vec::new(),
+        });
         record.fields.extend(changes.set.iter().cloned());
         for key in &changes.removed {
             record.fields.remove(key);
@@ -388,6 +441,38 @@ mod tests {
             .unwrap();
         assert_eq!(store.revoke_all("uid", "9").await.unwrap(), 0);
         assert_eq!(store.index_len(), 0);
+    }
+
+    #[rocket::async_test]
+    async fn a_full_store_evicts_the_sessions_closest_to_expiring() {
+        let store = MemoryStore::new().with_max_sessions(200);
+        let soon = id();
+        store
+            .save(&soon, &create("a", "1"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let ids: Vec<SessionId> = (0..199).map(|_| id()).collect();
+        for id in &ids {
+            store.save(id, &create("a", "1"), HOUR).await.unwrap();
+        }
+        assert_eq!(store.len(), 200);
+        let newest = id();
+        store.save(&newest, &create("a", "1"), HOUR).await.unwrap();
+        assert!(store.len() <= 200, "{}", store.len());
+        assert_eq!(
+            store.load(&soon).await.unwrap(),
+            None,
+            "the soonest to expire went"
+        );
+        assert!(store.load(&newest).await.unwrap().is_some());
+        // A flood stays bounded.
+        for _ in 0..2000 {
+            store
+                .save(&id(), &create("_flashes", "[]"), HOUR)
+                .await
+                .unwrap();
+        }
+        assert!(store.len() <= 200, "{}", store.len());
     }
 
     #[test]
