@@ -277,6 +277,12 @@ impl Record {
         self.entries.to_json()
     }
 
+    /// The record's keys.
+    #[cfg(feature = "bench-internals")]
+    pub(crate) fn keys(&self) -> Vec<&str> {
+        self.entries.iter().map(|(key, _)| key).collect()
+    }
+
     /// The JSON text of `key`'s value.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key)
