@@ -1,0 +1,103 @@
+// Walks the example app as a person does, in Debian's Chromium (headless), and checks
+// the page text and the browser's own cookie jar at each step. Screenshots go to
+// `$SHOTS` (default ../target/e2e). Usage: node browser.mjs http://localhost:PORT label
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const [base, label = "app"] = process.argv.slice(2);
+const shots = process.env.SHOTS ?? new URL("../target/e2e/", import.meta.url).pathname;
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+  ],
+});
+let step = 0;
+const context = await browser.newContext();
+const page = await context.newPage();
+
+async function shot(name) {
+  step += 1;
+  await page.screenshot({ path: `${shots}/${label}-${String(step).padStart(2, "0")}-${name}.png` });
+}
+async function text() {
+  return page.locator("body").innerText();
+}
+async function sessionCookie() {
+  return (await context.cookies()).find((c) => c.name === "session");
+}
+async function submit(form, fields) {
+  for (const [name, value] of Object.entries(fields)) {
+    const input = page.locator(`form[action="${form}"] [name="${name}"]`);
+    if (value === true) await input.check();
+    else await input.fill(value);
+  }
+  await Promise.all([page.waitForLoadState("load"), page.locator(`form[action="${form}"] button`).click()]);
+}
+
+const user = `ada${Date.now()}`;
+try {
+  // Register, a too-short password first: a `danger` flash.
+  await page.goto(`${base}/register`);
+  await submit("/register", { username: user, password: "abc" });
+  assert.match(await text(), /Passwords have at least 6 characters/);
+  assert.equal(await page.locator(".flash-danger").count(), 1, "the mistake is a danger flash");
+  await shot("register-too-short");
+  await submit("/register", { username: user, password: "lovelace" });
+  assert.match(await text(), new RegExp(`Registered ${user}`));
+  await shot("registered");
+
+  // Log in with a wrong password, then the right one, without "remember me".
+  await submit("/login", { username: user, password: "wrong" });
+  assert.match(await text(), /Wrong password/);
+  await shot("wrong-password");
+  await submit("/login", { username: user, password: "lovelace" });
+  assert.match(await text(), new RegExp(`Hello, ${user}`));
+  assert.match(await text(), /Welcome back/);
+  assert.match(await text(), /1 time\(s\)/);
+  let cookie = await sessionCookie();
+  assert.ok(cookie, "a session cookie");
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.secure, true);
+  assert.equal(cookie.sameSite, "Lax");
+  assert.equal(cookie.expires, -1, "a browser-session cookie without remember-me");
+  await shot("dashboard");
+
+  // Reload: the flash is gone, the visit count moves.
+  await page.reload();
+  assert.doesNotMatch(await text(), /Welcome back/);
+  assert.match(await text(), /2 time\(s\)/);
+  await shot("reloaded");
+
+  // Log out: no session cookie with the user any more, the dashboard sends us away.
+  await Promise.all([page.waitForLoadState("load"), page.locator('form[action="/logout"] button').click()]);
+  assert.match(await text(), /logged out/);
+  await shot("logged-out");
+  await page.goto(`${base}/dashboard`);
+  assert.match(await text(), /Please log in/);
+  assert.doesNotMatch(await text(), new RegExp(`Hello, ${user}`));
+  await shot("dashboard-after-logout");
+
+  // Log in with "remember me": the cookie now has an expiry, about max_age away.
+  await page.goto(`${base}/login`);
+  await submit("/login", { username: user, password: "lovelace", remember: true });
+  assert.match(await text(), /remembered for/);
+  cookie = await sessionCookie();
+  const days = (cookie.expires - Date.now() / 1000) / 86400;
+  assert.ok(days > 29 && days < 32, `expires in ${days} days`);
+  await shot("remembered");
+  await Promise.all([page.waitForLoadState("load"), page.locator('form[action="/logout"] button').click()]);
+  const after = await sessionCookie();
+  assert.ok(!after || after.expires === -1, "no remembered session cookie after logout");
+  console.log(`${label}: every step passed; screenshots in ${shots}`);
+} catch (error) {
+  await shot("failure").catch(() => {});
+  console.error(`${label}: ${error.stack ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
