@@ -167,32 +167,14 @@ fn expiration(ttl: Duration) -> u32 {
 
 /// An item's record; `None` for a tombstone.
 fn decode(bytes: &[u8]) -> Result<Option<Fields>, StoreError> {
-    let unreadable = |e: &dyn std::fmt::Display| {
-        StoreError::of_kind(STORE, StoreErrorKind::Unreadable, e.to_string())
-    };
-    let text = std::str::from_utf8(bytes).map_err(|e| unreadable(&e))?;
-    let raw: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
-        serde_json::from_str(text).map_err(|e| unreadable(&e))?;
-    let fields: Fields = raw
-        .into_iter()
-        .map(|(key, value)| (key, value.get().to_owned()))
-        .collect();
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| StoreError::of_kind(STORE, StoreErrorKind::Unreadable, e))?;
+    let fields = super::fields_of_object(STORE, text)?;
     Ok(Some(fields).filter(|f| !f.is_empty()))
 }
 
 fn encode(fields: &Fields) -> String {
-    let mut out = String::from("{");
-    for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // A `String` always serializes.
-        out.push_str(&serde_json::to_string(key).unwrap_or_default());
-        out.push(':');
-        out.push_str(value);
-    }
-    out.push('}');
-    out
+    super::json_object(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// The item under `key` with its CAS token, if it holds a live record.

@@ -50,6 +50,45 @@ pub use memory::MemoryStore;
 /// A record's fields as a store keeps them: each key with its value as JSON text.
 pub type Fields = HashMap<String, String>;
 
+/// Fields (keys with JSON text values) as one JSON object's text, for the stores
+/// that keep a record as one value.
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "memcached"
+))]
+pub(crate) fn json_object<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::from("{");
+    for (i, (key, value)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // A `String` always serializes.
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
+}
+
+/// A stored JSON object as the record's fields; anything else is an unreadable record.
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "memcached"
+))]
+pub(crate) fn fields_of_object(store: &'static str, json: &str) -> Result<Fields, StoreError> {
+    let raw: HashMap<String, Box<serde_json::value::RawValue>> = serde_json::from_str(json)
+        .map_err(|e| StoreError::of_kind(store, StoreErrorKind::Unreadable, e))?;
+    Ok(raw
+        .into_iter()
+        .map(|(key, value)| (key, value.get().to_owned()))
+        .collect())
+}
+
 /// A session id: 192 bits from the operating system's random number generator, as
 /// 32 characters of URL-safe base64. It reaches the client only inside a signed cookie.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Changes, Fields, StoreError, StoreErrorKind};
+use super::{Changes, Fields, StoreError};
 
 /// The table a store uses unless told otherwise.
 pub(crate) const DEFAULT_TABLE: &str = "keepsake_sessions";
@@ -173,29 +173,12 @@ pub(crate) fn index_name(table: &str, key: &str) -> String {
 
 /// The keys a save sets, as one JSON object.
 pub(crate) fn set_object(changes: &Changes) -> String {
-    let mut out = String::from("{");
-    for (i, (key, value)) in changes.set.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // A `String` always serializes.
-        out.push_str(&serde_json::to_string(key).unwrap_or_default());
-        out.push(':');
-        out.push_str(value);
-    }
-    out.push('}');
-    out
+    super::json_object(changes.set.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// A row's JSON object as the record's fields.
 pub(crate) fn fields(store: &'static str, json: &str) -> Result<Fields, StoreError> {
-    let raw: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
-        serde_json::from_str(json)
-            .map_err(|e| StoreError::of_kind(store, StoreErrorKind::Unreadable, e))?;
-    Ok(raw
-        .into_iter()
-        .map(|(key, value)| (key, value.get().to_owned()))
-        .collect())
+    super::fields_of_object(store, json)
 }
 
 /// A database error as a store error: a pool that waited in vain, or a connection
