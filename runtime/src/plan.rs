@@ -81,9 +81,9 @@ pub(crate) enum CookieLife {
 }
 
 impl CookieLife {
-    fn of(record: &Record, config: &Config) -> CookieLife {
-        if record.is_permanent() {
-            CookieLife::Permanent(lifetime(record, config))
+    fn of(permanent: bool, lifetime: Duration) -> CookieLife {
+        if permanent {
+            CookieLife::Permanent(lifetime)
         } else {
             CookieLife::Browser
         }
@@ -136,7 +136,8 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
         issued: now,
         created,
     };
-    let life = CookieLife::of(record, config);
+    let lifetime = lifetime(record, config);
+    let life = CookieLife::of(permanent, lifetime);
     if rules.server_side {
         let (target, changes) = match record.lifecycle() {
             Lifecycle::Loaded { id: Some(id), .. } => {
@@ -155,7 +156,7 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
             ),
             _ => (Target::Create, record.all_changes()),
         };
-        let mut ttl = ttl(config, lifetime(record, config), created, now);
+        let mut ttl = ttl(config, lifetime, created, now);
         if !permanent && record.holds_only_flashes() {
             // An anonymous visitor's flash: read on the next page, or never.
             ttl = ttl.min(config.flash_only_ttl);
@@ -533,16 +534,19 @@ mod tests {
         let mut record = loaded(r#"{"a":1}"#);
         record.set_lifetime(Duration::from_secs(60));
         assert_eq!(
-            CookieLife::of(&record, &config),
+            CookieLife::of(record.is_permanent(), lifetime(&record, &config)),
             CookieLife::Permanent(Duration::from_secs(60))
         );
         record.set_lifetime(Duration::from_secs(5000));
         assert_eq!(
-            CookieLife::of(&record, &config),
+            CookieLife::of(record.is_permanent(), lifetime(&record, &config)),
             CookieLife::Permanent(Duration::from_secs(1000))
         );
         record.set_permanent(false);
-        assert_eq!(CookieLife::of(&record, &config), CookieLife::Browser);
+        assert_eq!(
+            CookieLife::of(record.is_permanent(), lifetime(&record, &config)),
+            CookieLife::Browser
+        );
         assert_eq!(record.lifetime(), None, "set_permanent(false) forgets it");
     }
 }

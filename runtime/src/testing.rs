@@ -174,14 +174,11 @@ async fn new_session(shared: &Shared, fields: Vec<(&'static str, Box<str>)>) -> 
 /// Runs `future` on the runtime the client's Rocket ignited on, where the store's
 /// connections live.
 fn block_on<F: Future>(shared: &Shared, future: F) -> F::Output {
-    match &shared.runtime {
-        Some(runtime) => runtime.block_on(future),
-        None => rocket::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for the test helper")
-            .block_on(future),
-    }
+    shared
+        .runtime
+        .as_ref()
+        .expect("Rocket ignites on a runtime, whose handle the fairing keeps")
+        .block_on(future)
 }
 
 mod sealed {
