@@ -11,7 +11,8 @@ const STORE: &str = "memcached";
 
 /// How many times a save re-reads and retries when another request changed the item
 /// between its `gets` and its `cas`, before answering 503 rather than losing a write.
-const CAS_RETRIES: usize = 8;
+/// Twenty requests of one session writing at once over real HTTP need more than 8.
+const CAS_RETRIES: usize = 16;
 
 /// Memcached reads an expiration over 30 days as an absolute Unix time.
 const RELATIVE_LIMIT: u64 = 30 * 24 * 60 * 60;
@@ -26,8 +27,8 @@ const TOMBSTONE: &str = "{}";
 ///
 /// - **Per-key merge.** A save reads the item with `gets`, merges its changed keys
 ///   and writes it back with `cas`; when another request changed it meanwhile, it
-///   reads again and retries, up to 8 times, then answers `503` rather than lose a
-///   write.
+///   reads again and retries after a random pause that grows with each lost race, up to
+///   16 times, then answers `503` rather than lose a write.
 /// - **No resurrection.** An existing session is only ever written with `cas`, a new
 ///   one only with `add`: a session another request deleted or renamed is not
 ///   recreated. A cleared or renamed session's item is overwritten (with `cas`) by an
@@ -194,13 +195,26 @@ fn contended() -> StoreError {
     )
 }
 
+/// Waits a random moment before retry `attempt` (from 0), up to a millisecond more
+/// each time, so that writers racing for one item spread out instead of colliding
+/// again in step.
+fn back_off(attempt: usize) {
+    let mut bytes = [0; 2];
+    let micros = match getrandom::getrandom(&mut bytes) {
+        Ok(()) => u64::from(u16::from_le_bytes(bytes)) % 1000,
+        Err(_) => 500,
+    };
+    std::thread::sleep(Duration::from_micros(micros * attempt as u64));
+}
+
 fn save(
     client: &memcache::Client,
     key: &str,
     changes: &Changes,
     ttl: Duration,
 ) -> Result<Saved, StoreError> {
-    for _ in 0..CAS_RETRIES {
+    for attempt in 0..CAS_RETRIES {
+        back_off(attempt);
         let current = gets(client, key)?;
         let (mut fields, cas) = match current {
             Some((fields, cas)) => (fields, Some(cas)),
@@ -238,7 +252,8 @@ fn rename(
     to: &str,
     ttl: Duration,
 ) -> Result<Saved, StoreError> {
-    for _ in 0..CAS_RETRIES {
+    for attempt in 0..CAS_RETRIES {
+        back_off(attempt);
         let Some((fields, cas)) = gets(client, from)? else {
             return Ok(Saved::Gone);
         };

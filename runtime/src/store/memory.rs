@@ -196,6 +196,12 @@ impl Inner {
             for id in &expired {
                 self.remove(id);
             }
+            // A map far larger than what it holds gives the room back: after a crowd
+            // of sessions expires, the memory they took is returned.
+            if self.records.capacity() > 4 * self.records.len().max(256) {
+                self.records.shrink_to_fit();
+                self.index.shrink_to_fit();
+            }
         }
     }
 }

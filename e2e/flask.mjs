@@ -1,0 +1,67 @@
+// One session shared by a running Flask app and the Rocket example, in one browser:
+// log in on Flask, see the user on Rocket; Rocket's rewrite is read back by Flask;
+// logging out on Rocket logs out of both. Usage: node flask.mjs ROCKET_URL FLASK_URL
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const [rocket, flask] = process.argv.slice(2);
+const shots = process.env.SHOTS ?? new URL("../target/e2e/", import.meta.url).pathname;
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+  ],
+});
+const context = await browser.newContext();
+const page = await context.newPage();
+let step = 0;
+async function shot(name) {
+  step += 1;
+  await page.screenshot({ path: `${shots}/flask-${String(step).padStart(2, "0")}-${name}.png` });
+}
+const text = () => page.locator("body").innerText();
+const sessionCookies = async () => (await context.cookies()).filter((c) => c.name === "session");
+
+const user = `grace${Date.now()}`;
+try {
+  // Log in on the Flask app: it redirects to the Rocket dashboard, which knows the user.
+  await page.goto(`${flask}/legacy`);
+  assert.match(await text(), /Legacy login \(Flask\)/);
+  await page.locator('form[action="/legacy/login"] [name="username"]').fill(user);
+  await Promise.all([page.waitForURL(`${rocket}/dashboard`), page.locator('form[action="/legacy/login"] button').click()]);
+  assert.match(await text(), new RegExp(`Hello, ${user}`), "Rocket reads Flask's session");
+  assert.match(await text(), /logged in by Flask/, "Flask's flash is shown by Rocket");
+  assert.match(await text(), /1 time\(s\)/);
+  assert.equal((await sessionCookies()).length, 1, "one session cookie for both apps");
+  await shot("rocket-dashboard-after-flask-login");
+
+  // Reload on Rocket: the flash is gone and the count moves, in Flask's format.
+  await page.reload();
+  assert.doesNotMatch(await text(), /logged in by Flask/);
+  assert.match(await text(), /2 time\(s\)/);
+
+  // Back on Flask: the cookie Rocket rewrote still holds the user.
+  await page.goto(`${flask}/legacy`);
+  assert.match(await text(), new RegExp(`Hello from Flask, ${user}`), "Flask reads Rocket's rewrite");
+  await shot("flask-after-rocket");
+
+  // Log out on Rocket: Flask sees nobody any more.
+  await page.goto(`${rocket}/dashboard`);
+  await Promise.all([page.waitForLoadState("load"), page.locator('form[action="/logout"] button').click()]);
+  assert.match(await text(), /logged out/);
+  await page.goto(`${flask}/legacy`);
+  assert.match(await text(), /Legacy login \(Flask\)/, "logged out of Flask too");
+  assert.doesNotMatch(await text(), new RegExp(user));
+  await shot("flask-after-rocket-logout");
+  console.log(`flask: every step passed; screenshots in ${shots}`);
+} catch (error) {
+  await shot("failure").catch(() => {});
+  console.error(`flask: ${error.stack ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
