@@ -112,10 +112,13 @@ fn flash(mut notices: Flashes<'_, Notice>) -> &'static str {
     "flashed"
 }
 
+/// The `MemoryStore` the app runs on, if it runs on one.
+struct Memory(Option<Arc<MemoryStore>>);
+
 /// How many records the `MemoryStore` holds, expired ones not yet swept included.
 #[get("/records")]
-fn records(store: Option<&State<Arc<MemoryStore>>>) -> Option<String> {
-    store.map(|store| store.len().to_string())
+fn records(memory: &State<Memory>) -> Option<String> {
+    memory.0.as_ref().map(|store| store.len().to_string())
 }
 
 #[get("/reset")]
@@ -166,12 +169,11 @@ pub fn rocket() -> Result<Rocket<Build>, String> {
                 .with_sweep_interval(sweep),
         ),
     };
-    let rocket = rocket::build().attach(fairing).mount(
-        "/",
-        routes![count, plain, set_key, keys, flash, reset, records],
-    );
-    Ok(match kind {
-        Kind::Memory => rocket.manage(memory),
-        _ => rocket,
-    })
+    Ok(rocket::build()
+        .attach(fairing)
+        .manage(Memory((kind == Kind::Memory).then_some(memory)))
+        .mount(
+            "/",
+            routes![count, plain, set_key, keys, flash, reset, records],
+        ))
 }

@@ -115,9 +115,18 @@ impl App {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
-        stores::wait_for_port(port, Duration::from_secs(60))
-            .and_then(|()| app.alive())
-            .map(|()| app)
+        let start = Instant::now();
+        while std::net::TcpStream::connect(app.addr).is_err() {
+            app.alive()?;
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!(
+                    "the app does not listen on {} after 60 s",
+                    app.addr
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(app)
     }
 
     /// An error if the app has exited (a panic that took it down, say).
@@ -678,6 +687,13 @@ async fn anonymous(addr: SocketAddr, path: &'static str, n: usize) -> Stats {
     stats
 }
 
+/// What a store and the app hold at one moment of a flood.
+struct Held {
+    records: Option<u64>,
+    rss_kib: u64,
+    redis_bytes: Option<u64>,
+}
+
 /// Anonymous visitors that each get one pending flash (a failed login): the store
 /// holds them for `flash_only_ttl`, then lets them go.
 async fn flood(kind: Kind, scale: Scale) -> Result<(), String> {
@@ -700,7 +716,11 @@ async fn flood(kind: Kind, scale: Scale) -> Result<(), String> {
                 Kind::Redis => Some(target.redis_used_memory().await?),
                 _ => None,
             };
-            Ok::<_, String>((records, app.rss_kib(), redis))
+            Ok::<_, String>(Held {
+                records,
+                rss_kib: app.rss_kib(),
+                redis_bytes: redis,
+            })
         };
         let before = measure().await?;
         let flooded = anonymous(app.addr, "/flash", n).await;
@@ -710,7 +730,7 @@ async fn flood(kind: Kind, scale: Scale) -> Result<(), String> {
         let later = anonymous(app.addr, "/flash", 300).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after = measure().await?;
-        let cell = |f: &dyn Fn(&(Option<u64>, u64, Option<u64>)) -> Option<String>| {
+        let cell = |f: &dyn Fn(&Held) -> Option<String>| {
             [&before, &during, &after]
                 .map(|m| f(m).unwrap_or_else(|| "–".to_owned()))
                 .join(" / ")
@@ -718,13 +738,13 @@ async fn flood(kind: Kind, scale: Scale) -> Result<(), String> {
         println!(
             "| {kind} | {n} | {:.0} | {} | {} | {} |",
             flooded.per_second(),
-            cell(&|m| m.0.map(|r| r.to_string())),
-            cell(&|m| Some(mib(m.1))),
-            cell(&|m| m.2.map(|b| mib(b / 1024))),
+            cell(&|m| m.records.map(|r| r.to_string())),
+            cell(&|m| Some(mib(m.rss_kib))),
+            cell(&|m| m.redis_bytes.map(|b| mib(b / 1024))),
         );
         flooded.all_ok("/flash")?;
         later.all_ok("/flash")?;
-        if let (Some(_), Some(left)) = (during.0, after.0) {
+        if let (Some(_), Some(left)) = (during.records, after.records) {
             // What is left: the last visitors' records, younger than flash_only_ttl.
             if left > 300 + 50 {
                 return Err(format!("{left} records left after flash_only_ttl"));
