@@ -1,5 +1,10 @@
 //! Runs one kind of request in a loop, for `valgrind --tool=callgrind`:
-//! `profile_request change` (a one-key change) or `profile_request private`.
+//! `profile_request MODE` with MODE one of `read`, `change` (a one-key change),
+//! `plain` (no session guard, session cookie sent), `private` (a private-cookie
+//! change), `bare` (`plain` in an app without the fairing), `memory-read`,
+//! `memory-change` (the same on `MemoryStore`); `N` requests
+//! (default 3000). Per-request instructions: the difference of two runs' totals
+//! (`N=0` and `N=...`) over `N`.
 use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
@@ -26,6 +31,11 @@ fn read(p: Session<'_, Profile>) -> String {
     p.name.clone()
 }
 
+#[get("/plain")]
+fn plain() -> &'static str {
+    "ok"
+}
+
 #[get("/private")]
 fn private(jar: &CookieJar<'_>) -> String {
     let mut p: Profile = jar
@@ -43,19 +53,26 @@ async fn main() {
     let figment = rocket::Config::figment()
         .merge(("secret_key", [7u8; 64].to_vec()))
         .merge(("log_level", "off"));
-    let rocket = rocket::custom(figment)
-        .attach(Keepsake::fairing())
-        .mount("/", routes![seed, change, read, private]);
+    let keepsake = if mode.starts_with("memory") {
+        Keepsake::with_store(rocket_keepsake::store::MemoryStore::new())
+    } else {
+        Keepsake::fairing()
+    };
+    let rocket = if mode == "bare" {
+        // Session guards without the fairing abort launch: this app has what needs none.
+        rocket::custom(figment).mount("/", routes![private, plain])
+    } else {
+        rocket::custom(figment)
+            .attach(keepsake)
+            .mount("/", routes![seed, change, read, private, plain])
+    };
     let client = Client::untracked(rocket).await.unwrap();
-    let cookie = client
-        .get("/seed")
-        .dispatch()
-        .await
+    // A session cookie to send (`bare` sends one too, though nothing reads it).
+    let seeded = client.get("/seed").dispatch().await;
+    let cookie = seeded
         .cookies()
         .get("session")
-        .unwrap()
-        .value()
-        .to_owned();
+        .map_or_else(|| "x".repeat(340), |c| c.value().to_owned());
     let private_cookie = client
         .get("/private")
         .dispatch()
@@ -74,8 +91,11 @@ async fn main() {
             "private" => client
                 .get("/private")
                 .cookie(Cookie::new("p", private_cookie.clone())),
-            "read" => client
+            "read" | "memory-read" => client
                 .get("/read")
+                .cookie(Cookie::new("session", cookie.clone())),
+            "plain" | "bare" => client
+                .get("/plain")
                 .cookie(Cookie::new("session", cookie.clone())),
             _ => client
                 .get("/change")

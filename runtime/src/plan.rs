@@ -242,7 +242,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Record::from_fields(id.clone(), fields, NOW - 100, false).unwrap()
+        Record::from_fields(id.clone(), fields, NOW - 100, false)
     }
 
     /// The plan's kind and its main facts, for a table of cases.

@@ -147,10 +147,10 @@ impl Shared {
             return Ok(fresh(now, &"cookie holds no session id"));
         };
         let unreadable = match store.load(&id).await {
-            Ok(Some(fields)) => match Record::from_fields(id.clone(), fields, created, rotated) {
-                Ok(record) => return Ok(within_lifetime(record)),
-                Err(e) => report(&e),
-            },
+            Ok(Some(fields)) => {
+                let record = Record::from_fields(id.clone(), fields, created, rotated);
+                return Ok(within_lifetime(record));
+            }
             Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),
             Err(e) if e.kind() == StoreErrorKind::Unreadable => report(&e),
             Err(e) => {

@@ -39,6 +39,11 @@ fn tag(key: &[u8]) -> u64 {
     u64::from_be_bytes(word)
 }
 
+/// Whether `key` needs escaping to be a JSON string's contents.
+fn needs_escape(key: &str) -> bool {
+    key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 /// A key of `text`: in place when it has no escapes, else unescaped on its own.
 enum Key {
     InText(Range<usize>),
@@ -73,20 +78,49 @@ impl Entries {
         })
     }
 
-    /// Entries from values that are valid JSON text, e.g. what a server-side store
-    /// returned: written out as one object and indexed, like a cookie's.
-    pub(crate) fn from_owned(
-        values: impl IntoIterator<Item = (String, Box<str>)>,
-    ) -> Result<Entries, SplitError> {
-        let owned = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        let text = Entries {
-            owned,
-            ..Entries::default()
+    /// Entries from what a server-side store returned (distinct keys, each with its
+    /// value's JSON text): written out as one object, and indexed as they are written
+    /// rather than scanned again. Values are not checked here: as with a cookie's, each
+    /// is validated by the view that decodes it (one that does not decode reads as the
+    /// field's default), and an untouched value is never written back.
+    pub(crate) fn from_fields(fields: impl IntoIterator<Item = (String, String)>) -> Entries {
+        let mut fields: Vec<(String, String)> = fields.into_iter().collect();
+        fields.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let len: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut text = String::with_capacity(len + 2);
+        let mut base = Vec::with_capacity(fields.len());
+        text.push('{');
+        for (i, (key, value)) in fields.into_iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let tag = tag(key.as_bytes());
+            let key = if needs_escape(&key) {
+                text.push_str(&serde_json::Value::String(key.clone()).to_string());
+                Key::Owned(key.into_boxed_str())
+            } else {
+                text.push('"');
+                let start = text.len();
+                text.push_str(&key);
+                let end = text.len();
+                text.push('"');
+                Key::InText(start..end)
+            };
+            text.push(':');
+            let start = text.len();
+            text.push_str(&value);
+            base.push(Indexed {
+                key,
+                tag,
+                value: start..text.len(),
+            });
         }
-        .to_json();
-        // Keys and values are `str`s, so the object is UTF-8.
-        let text = String::from_utf8_lossy(&text).into_owned();
-        Entries::parse(text)
+        text.push('}');
+        Entries {
+            text,
+            base,
+            owned: BTreeMap::new(),
+        }
     }
 
     /// The JSON text of `key`'s value.
@@ -178,7 +212,7 @@ impl Entries {
             if i > 0 {
                 out.push(b',');
             }
-            if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            if needs_escape(key) {
                 // Escaping a string into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut out, key);
             } else {
@@ -397,6 +431,41 @@ mod tests {
 
     fn raw(text: &str) -> Box<str> {
         text.into()
+    }
+
+    #[test]
+    fn a_stores_fields_are_indexed_as_written() {
+        let fields = [
+            ("zeta", "1"),
+            ("q\"uote", "\"x\""),
+            ("a", r#"{"n":[1,2]}"#),
+            ("long-key-past-eight-bytes", "null"),
+            ("long-key-past-eight", "true"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let mut entries = Entries::from_fields(fields);
+        let expected = r#"{"a":{"n":[1,2]},"long-key-past-eight":true,"long-key-past-eight-bytes":null,"q\"uote":"x","zeta":1}"#;
+        assert_eq!(entries.to_json(), expected.as_bytes());
+        // The same lookups as the scan of the same text gives.
+        let parsed = Entries::parse(expected.to_owned()).unwrap();
+        for key in [
+            "a",
+            "zeta",
+            "q\"uote",
+            "long-key-past-eight",
+            "long-key-past-eight-bytes",
+            "b",
+        ] {
+            assert_eq!(entries.get(key), parsed.get(key), "{key}");
+            assert_eq!(entries.loaded(key), parsed.loaded(key), "{key}");
+        }
+        entries.insert("b", raw("2"));
+        assert!(entries.remove("zeta"));
+        assert_eq!(
+            entries.to_json(),
+            br#"{"a":{"n":[1,2]},"b":2,"long-key-past-eight":true,"long-key-past-eight-bytes":null,"q\"uote":"x"}"#
+        );
+        assert_eq!(Entries::from_fields([]).to_json(), b"{}");
     }
 
     #[test]

@@ -26,11 +26,6 @@ pub const MAX_FLASHES: usize = 64;
 /// One pending flash message: its category string and its text.
 pub(crate) type FlashEntry = (String, String);
 
-/// Whether `text` is one JSON value, checked without building it.
-fn is_json(text: &str) -> Result<(), serde_json::Error> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).map(drop)
-}
-
 /// Why a verified payload is not a record.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BadPayload {
@@ -183,29 +178,21 @@ impl Record {
         })
     }
 
-    /// The record a server-side store holds under `id`. A value that is not JSON is
-    /// left out, with a warning.
+    /// The record a server-side store holds under `id`.
     pub(crate) fn from_fields(
         id: SessionId,
         fields: Fields,
         created: u64,
         rotated: bool,
-    ) -> Result<Record, BadPayload> {
-        let entries = fields.into_iter().filter_map(|(key, value)| match is_json(&value) {
-            Ok(()) => Some((key, value.into_boxed_str())),
-            Err(e) => {
-                log::warn!(target: "rocket_keepsake", "ignoring stored session key `{key}`, which is not JSON: {e}");
-                None
-            }
-        });
-        Ok(Record {
-            entries: Entries::from_owned(entries)?,
+    ) -> Record {
+        Record {
+            entries: Entries::from_fields(fields),
             lifecycle: Lifecycle::Loaded {
                 id: Some(id),
                 rotated,
             },
             ..Record::new(created)
-        })
+        }
     }
 
     pub(crate) fn lifecycle(&self) -> &Lifecycle {
@@ -540,7 +527,7 @@ mod tests {
     #[test]
     fn the_lifecycle_moves_forward_only() {
         let id = id();
-        let stored = || Record::from_fields(id.clone(), Fields::new(), 0, false).unwrap();
+        let stored = || Record::from_fields(id.clone(), Fields::new(), 0, false);
         let mut record = stored();
         assert!(!record.is_new());
         record.renew();
