@@ -19,6 +19,7 @@ use rocket_keepsake::bench::{CookieCodec, SessionRecord};
 use rocket_keepsake::{flash, Flashes, Keepsake, Session};
 use sha2::Sha256;
 
+mod chart;
 mod fixture;
 
 use fixture::{profile, Profile};
@@ -98,6 +99,16 @@ fn private_read(jar: &CookieJar<'_>) -> String {
     profile.name
 }
 
+/// The representative profile in a private cookie, for (e) to read and change.
+#[get("/private/seed")]
+fn private_seed(jar: &CookieJar<'_>) -> &'static str {
+    jar.add_private(Cookie::new(
+        "profile",
+        serde_json::to_string(&profile(0)).unwrap(),
+    ));
+    "seeded"
+}
+
 #[get("/private/change")]
 fn private_change(jar: &CookieJar<'_>) -> String {
     let cookie = jar.get_private("profile");
@@ -128,6 +139,104 @@ fn signed_read(jar: &CookieJar<'_>, mac: &rocket::State<Hmac<Sha256>>) -> String
     profile.unwrap_or_default().name
 }
 
+/// The hand-rolled signed cookie's payload, verified, or `None`.
+fn verified(jar: &CookieJar<'_>, name: &str, mac: &Hmac<Sha256>) -> Option<Vec<u8>> {
+    let mut bytes = URL_SAFE_NO_PAD.decode(jar.get(name)?.value()).ok()?;
+    let at = bytes.len().checked_sub(32)?;
+    mac.clone()
+        .chain_update(&bytes[..at])
+        .verify_slice(&bytes[at..])
+        .ok()?;
+    bytes.truncate(at);
+    Some(bytes)
+}
+
+/// `payload` signed by hand, as a cookie value.
+fn sign(payload: &[u8], mac: &Hmac<Sha256>) -> String {
+    let mut bytes = payload.to_vec();
+    bytes.extend_from_slice(&mac.clone().chain_update(payload).finalize().into_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A hand-rolled signed-cookie change: verify, deserialize, change, serialize, sign.
+#[get("/signed/change")]
+fn signed_change(jar: &CookieJar<'_>, mac: &rocket::State<Hmac<Sha256>>) -> String {
+    let payload = verified(jar, "signed", mac.inner());
+    let mut profile: Profile = payload
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .unwrap_or_default();
+    profile.seen += 1;
+    let json = serde_json::to_vec(&profile).unwrap();
+    jar.add(Cookie::new("signed", sign(&json, mac.inner())));
+    profile.name
+}
+
+/// What the raw Redis anchors use: the same client library, a connection, and the
+/// script a one-key change needs at the least.
+#[cfg(feature = "redis")]
+struct RawRedis {
+    connection: redis::aio::ConnectionManager,
+    change: redis::Script,
+}
+
+/// The raw Redis read anchor: verify a hand-signed id cookie, `HGETALL` the hash.
+#[cfg(feature = "redis")]
+#[get("/raw/redis/read")]
+async fn raw_redis_read(
+    jar: &CookieJar<'_>,
+    mac: &rocket::State<Hmac<Sha256>>,
+    raw: &rocket::State<RawRedis>,
+) -> String {
+    let Some(id) = verified(jar, "rawid", mac.inner()) else {
+        return String::new();
+    };
+    let key = [b"keepsake-bench:".as_slice(), &id].concat();
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(&mut raw.connection.clone())
+        .await
+        .unwrap_or_default();
+    fields
+        .get("name")
+        .and_then(|name| serde_json::from_str(name).ok())
+        .unwrap_or_default()
+}
+
+/// The raw Redis change anchor: the read, then one script call setting one field
+/// and the TTL.
+#[cfg(feature = "redis")]
+#[get("/raw/redis/change")]
+async fn raw_redis_change(
+    jar: &CookieJar<'_>,
+    mac: &rocket::State<Hmac<Sha256>>,
+    raw: &rocket::State<RawRedis>,
+) -> String {
+    let Some(id) = verified(jar, "rawid", mac.inner()) else {
+        return String::new();
+    };
+    let key = [b"keepsake-bench:".as_slice(), &id].concat();
+    let mut connection = raw.connection.clone();
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    let seen: u64 = fields.get("seen").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let _: Option<i64> = raw
+        .change
+        .key(key)
+        .arg("seen")
+        .arg(seen + 1)
+        .arg(2_678_400_000u64)
+        .invoke_async(&mut connection)
+        .await
+        .ok();
+    fields
+        .get("name")
+        .and_then(|name| serde_json::from_str(name).ok())
+        .unwrap_or_default()
+}
+
 /// (f): Rocket's own single, unsigned flash.
 #[get("/rocket/flash")]
 fn rocket_flash() -> RocketFlash<Redirect> {
@@ -155,24 +264,28 @@ fn app_in(figment: rocket::figment::Figment, keepsake: Option<Keepsake>) -> Rock
     let Some(keepsake) = keepsake else {
         return bare();
     };
-    let mac = Hmac::<Sha256>::new_from_slice(b"a hand-rolled signing key of 32+ bytes").unwrap();
-    rocket::custom(figment).attach(keepsake).manage(mac).mount(
-        "/",
-        routes![
-            plain,
-            seed_route,
-            read,
-            change,
-            flash_push,
-            flash_push_n,
-            flash_take,
-            private_read,
-            private_change,
-            signed_read,
-            rocket_flash,
-            rocket_take
-        ],
-    )
+    rocket::custom(figment)
+        .attach(keepsake)
+        .manage(hand_mac())
+        .mount(
+            "/",
+            routes![
+                plain,
+                seed_route,
+                read,
+                change,
+                flash_push,
+                flash_push_n,
+                flash_take,
+                private_read,
+                private_seed,
+                private_change,
+                signed_read,
+                signed_change,
+                rocket_flash,
+                rocket_take
+            ],
+        )
 }
 
 /// Only the route without a session guard, so that (a) and (a0) route alike.
@@ -202,9 +315,21 @@ impl Case {
 
 const SAMPLES: usize = 31;
 
-/// Times `f` (which does `iters` iterations) `SAMPLES` times, interleaving the cases
-/// of one group so that a noisy moment hits them all alike.
-fn group(names: &[&str], iters: u32, mut run: impl FnMut(usize, u32)) -> Vec<Case> {
+/// Times `run` (which does `iters` iterations of case `i`) `SAMPLES` times per case.
+fn group(names: &[&str], iters: u32, run: impl FnMut(usize, u32)) -> Vec<Case> {
+    rounds(names, iters, SAMPLES, run)
+}
+
+/// Times each case `samples` times, `iters` iterations a sample, in rounds: every
+/// round runs each case once, starting one case later than the round before, so that
+/// a noisy moment falls on different cases, and sample `r` of every case comes from
+/// the same round (ratios are taken per round, then summarized).
+fn rounds(
+    names: &[&str],
+    iters: u32,
+    samples: usize,
+    mut run: impl FnMut(usize, u32),
+) -> Vec<Case> {
     let mut cases: Vec<Case> = names
         .iter()
         .map(|n| Case {
@@ -215,15 +340,32 @@ fn group(names: &[&str], iters: u32, mut run: impl FnMut(usize, u32)) -> Vec<Cas
     for (i, _) in names.iter().enumerate() {
         run(i, iters / 4 + 1); // warm up
     }
-    for _ in 0..SAMPLES {
-        for (i, case) in cases.iter_mut().enumerate() {
+    let n = cases.len();
+    for round in 0..samples {
+        let mut times = vec![0.0; n];
+        for k in 0..n {
+            let i = (k + round) % n;
             let start = Instant::now();
             run(i, iters);
-            case.samples
-                .push(start.elapsed().as_nanos() as f64 / iters as f64);
+            times[i] = start.elapsed().as_nanos() as f64 / iters as f64;
+        }
+        for (case, t) in cases.iter_mut().zip(times) {
+            case.samples.push(t);
         }
     }
     cases
+}
+
+/// Requests per sample and samples (rounds) of the request groups: `BENCH_REQUESTS`
+/// (default 10,000) and `BENCH_ROUNDS` (default 9).
+fn request_plan() -> (u32, usize) {
+    let var = |name: &str, default| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (var("BENCH_REQUESTS", 10_000) as u32, var("BENCH_ROUNDS", 9))
 }
 
 fn print(cases: &[Case]) {
@@ -247,27 +389,35 @@ fn fmt(ns: f64) -> String {
     }
 }
 
-/// A target ratio, from the medians and from the 10th percentiles (which track the
-/// undisturbed cost better when the machine is shared).
+/// A target ratio, taken per round (sample `r` of each case comes from the same
+/// round), then summarized: the median, and the 10th and 90th percentiles, of the
+/// per-round ratios.
 struct Ratio {
     what: &'static str,
     value: f64,
     p10: f64,
+    p90: f64,
     target: f64,
 }
 
 impl Ratio {
-    /// `f` computes the ratio from a per-case statistic, by case index.
+    /// `f` computes the ratio from one round's per-case times, by case index.
     fn of(
         what: &'static str,
         cases: &[Case],
         target: f64,
         f: impl Fn(&dyn Fn(usize) -> f64) -> f64,
     ) -> Ratio {
+        let rounds = cases.iter().map(|c| c.samples.len()).min().unwrap_or(0);
+        let per_round = Case {
+            name: what.to_owned(),
+            samples: (0..rounds).map(|r| f(&|i| cases[i].samples[r])).collect(),
+        };
         Ratio {
             what,
-            value: f(&|i| cases[i].median()),
-            p10: f(&|i| cases[i].quantile(0.1)),
+            value: per_round.median(),
+            p10: per_round.quantile(0.1),
+            p90: per_round.quantile(0.9),
             target,
         }
     }
@@ -430,8 +580,16 @@ fn main() {
     let tracking = tracking_cases();
     print(&tracking);
 
-    // Requests: one run, the same app shapes.
-    let (with, bare_with, without, memory, redis) = block_on(&runtime, async {
+    // Requests: every case that a target compares in one group, so that each ratio
+    // is taken between cases of the same round.
+    let (per_sample, samples) = request_plan();
+    println!(
+        "\nRequests through `rocket::local` (untracked client, current-thread runtime): \
+         {samples} rounds × {per_sample} requests per case.\n"
+    );
+    println!("| case | median | p10 – p90 |");
+    println!("|---|---:|---|");
+    let (with, bare_with, without, memory, encrypted, redis) = block_on(&runtime, async {
         let with = Client::untracked(app(Some(Keepsake::fairing())))
             .await
             .unwrap();
@@ -444,8 +602,12 @@ fn main() {
         ))))
         .await
         .unwrap();
+        let figment = figment().merge(("keepsake.encrypt", true));
+        let encrypted = Client::untracked(app_in(figment, Some(Keepsake::fairing())))
+            .await
+            .unwrap();
         let redis = redis_client().await;
-        (with, bare_with, without, memory, redis)
+        (with, bare_with, without, memory, encrypted, redis)
     });
 
     // Cookies to send: sessions holding the representative profile, and the same
@@ -453,168 +615,195 @@ fn main() {
     let cookie = seed(&runtime, &with, 0);
     let private = seed_private(&runtime, &with);
     let signed = seed_signed();
+    let memory_cookie = seed(&runtime, &memory, 0);
+    let encrypted_cookie = seed(&runtime, &encrypted, 0);
+
+    // Every read case and anchor reads the same representative profile.
+    for (client, path, cookie) in [
+        (&with, "/read", &cookie),
+        (&with, "/signed/read", &signed),
+        (&with, "/private/read", &private),
+        (&encrypted, "/read", &encrypted_cookie),
+        (&memory, "/read", &memory_cookie),
+    ] {
+        assert_reads_profile(&runtime, client, path, cookie);
+    }
 
     let names = [
-        "(a) no session guard, no cookie (fairing attached)",
+        "(a0) no session guard, app without the fairing, cookie sent",
         "(a) no session guard, session cookie sent (fairing attached)",
-        "(a0) same route, app without the fairing, cookie sent",
+        "(a') no session guard, session cookie sent, in the (b)-(f) app",
         "(b) read the session",
         "(b') hand-rolled signed-cookie read (verify+deserialize)",
         "(c) change one key",
+        "(c') hand-rolled signed-cookie change (verify+deserialize+sign)",
         "(e) private cookie: read",
         "(e) private cookie: change one key",
+        "(g) read the session, encrypted cookie",
+        "(g) change one key, encrypted cookie",
         "(d) flash then take (2 requests)",
         "(f) Rocket's Flash then FlashMessage (2 requests)",
-        "(a') no session guard, session cookie sent, in the (b)-(f) app",
+        "(a') no session guard, MemoryStore app, id cookie sent",
+        "(b) read the session, MemoryStore",
+        "(c) change one key, MemoryStore",
     ];
-    let requests = group(&names, 300, |i, iters| {
+    let requests = rounds(&names, per_sample, samples, |i, iters| {
         block_on(&runtime, async {
             for _ in 0..iters {
                 match i {
-                    0 => drop(request(&bare_with, "/bare/plain", None).await),
+                    0 => drop(request(&without, "/bare/plain", Some(&cookie)).await),
                     1 => drop(request(&bare_with, "/bare/plain", Some(&cookie)).await),
-                    2 => drop(request(&without, "/bare/plain", Some(&cookie)).await),
+                    2 => drop(request(&with, "/plain", Some(&cookie)).await),
                     3 => drop(request(&with, "/read", Some(&cookie)).await),
                     4 => drop(request(&with, "/signed/read", Some(&signed)).await),
                     5 => drop(request(&with, "/change", Some(&cookie)).await),
-                    6 => drop(request(&with, "/private/read", Some(&private)).await),
-                    7 => drop(request(&with, "/private/change", Some(&private)).await),
-                    8 => {
+                    6 => drop(request(&with, "/signed/change", Some(&signed)).await),
+                    7 => drop(request(&with, "/private/read", Some(&private)).await),
+                    8 => drop(request(&with, "/private/change", Some(&private)).await),
+                    9 => drop(request(&encrypted, "/read", Some(&encrypted_cookie)).await),
+                    10 => drop(request(&encrypted, "/change", Some(&encrypted_cookie)).await),
+                    11 => {
                         let set = request(&with, "/flash", None).await.unwrap();
                         drop(request(&with, "/take", Some(&("session".into(), set))).await);
                     }
-                    9 => {
+                    12 => {
                         let set = request(&with, "/rocket/flash", None).await.unwrap();
                         drop(request(&with, "/rocket/take", Some(&("_flash".into(), set))).await);
                     }
-                    _ => drop(request(&with, "/plain", Some(&cookie)).await),
+                    13 => drop(request(&memory, "/plain", Some(&memory_cookie)).await),
+                    14 => drop(request(&memory, "/read", Some(&memory_cookie)).await),
+                    _ => drop(request(&memory, "/change", Some(&memory_cookie)).await),
                 }
             }
         })
     });
     print(&requests);
-    // (b), (c) and (e) are overheads over (a'), the same route in the same app.
+    // Overheads are over (a'), the same guard-less route in the same app (for
+    // MemoryStore, in its own app).
+    let over = |at: &dyn Fn(usize) -> f64, case: usize, floor: usize| at(case) - at(floor);
     ratios.push(Ratio::of(
-        "(a) no guard, with fairing / without",
+        "(a) no guard, with fairing / without (a0)",
         &requests,
-        1.05,
-        |at| at(1) / at(2),
+        1.03,
+        |at| at(1) / at(0),
     ));
     ratios.push(Ratio::of(
-        "(b) read overhead / hand-rolled signed read overhead",
+        "(b) read overhead / hand-rolled signed read overhead (b')",
         &requests,
-        1.1,
-        |at| (at(3) - at(10)) / (at(4) - at(10)),
+        1.3,
+        |at| over(at, 3, 2) / over(at, 4, 2),
     ));
     ratios.push(Ratio::of(
-        "(c) one-key change overhead / private-cookie change overhead",
+        "(c) one-key change overhead / hand-rolled signed change overhead (c')",
+        &requests,
+        1.3,
+        |at| over(at, 5, 2) / over(at, 6, 2),
+    ));
+    ratios.push(Ratio::of(
+        "(c) one-key change overhead / private-cookie change overhead (e)",
         &requests,
         0.75,
-        |at| (at(5) - at(10)) / (at(7) - at(10)),
+        |at| over(at, 5, 2) / over(at, 8, 2),
+    ));
+    ratios.push(Ratio::of(
+        "(g) encrypted read overhead / private-cookie read overhead (e)",
+        &requests,
+        1.0,
+        |at| over(at, 9, 2) / over(at, 7, 2),
+    ));
+    ratios.push(Ratio::of(
+        "(g) encrypted change overhead / private-cookie change overhead (e)",
+        &requests,
+        1.0,
+        |at| over(at, 10, 2) / over(at, 8, 2),
     ));
     ratios.push(Ratio::of(
         "(d) flash then take / Rocket's flash (f)",
         &requests,
-        1.5,
-        |at| at(8) / at(9),
-    ));
-
-    // The encrypted cookie (`encrypt = true`) beside Rocket's private cookie, which is
-    // encrypted too (AES-256-GCM), in one group.
-    let encrypted = block_on(&runtime, async {
-        let figment = figment().merge(("keepsake.encrypt", true));
-        Client::untracked(app_in(figment, Some(Keepsake::fairing())))
-            .await
-            .unwrap()
-    });
-    let encrypted_cookie = seed(&runtime, &encrypted, 0);
-    let sealed_names = [
-        "(g) read the session, encrypted cookie",
-        "(g) change one key, encrypted cookie",
-        "(e) private cookie: read",
-        "(e) private cookie: change one key",
-        "(a') no session guard, encrypted cookie sent",
-    ];
-    let sealed = group(&sealed_names, 300, |i, iters| {
-        block_on(&runtime, async {
-            for _ in 0..iters {
-                match i {
-                    0 => drop(request(&encrypted, "/read", Some(&encrypted_cookie)).await),
-                    1 => drop(request(&encrypted, "/change", Some(&encrypted_cookie)).await),
-                    2 => drop(request(&with, "/private/read", Some(&private)).await),
-                    3 => drop(request(&with, "/private/change", Some(&private)).await),
-                    _ => drop(request(&encrypted, "/plain", Some(&encrypted_cookie)).await),
-                }
-            }
-        })
-    });
-    print(&sealed);
-    ratios.push(Ratio::of(
-        "(g) encrypted read overhead / private-cookie read overhead",
-        &sealed,
-        1.0,
-        |at| (at(0) - at(4)) / (at(2) - at(4)),
+        1.3,
+        |at| at(11) / at(12),
     ));
     ratios.push(Ratio::of(
-        "(g) encrypted one-key change overhead / private-cookie change overhead",
-        &sealed,
+        "MemoryStore read overhead / signed-cookie read overhead",
+        &requests,
         1.0,
-        |at| (at(1) - at(4)) / (at(3) - at(4)),
+        |at| over(at, 14, 13) / over(at, 3, 2),
+    ));
+    ratios.push(Ratio::of(
+        "MemoryStore change overhead / signed-cookie change overhead",
+        &requests,
+        1.0,
+        |at| over(at, 15, 13) / over(at, 5, 2),
     ));
 
-    // Server-side stores.
-    let memory_cookie = seed(&runtime, &memory, 0);
-    let mut store_names = vec![
-        "(b) read the session, MemoryStore",
-        "(c) change one key, MemoryStore",
-    ];
-    let redis_cookie = redis.as_ref().map(|client| seed(&runtime, client, 0));
-    if redis.is_some() {
-        store_names.extend([
+    // Redis: ours against the raw commands the same client library sends, in a group
+    // of its own (a round trip costs far more than the rest).
+    let redis_cookies = redis.as_ref().map(|client| {
+        let cookie = seed(&runtime, client, 0);
+        let raw_id = raw_id_cookie();
+        assert_reads_profile(&runtime, client, "/read", &cookie);
+        assert_reads_profile(&runtime, client, "/raw/redis/read", &raw_id);
+        (cookie, raw_id)
+    });
+    if let (Some(client), Some((cookie, raw_id))) = (&redis, &redis_cookies) {
+        let names = [
+            "(a') no session guard, RedisStore app, id cookie sent",
             "(b) read the session, RedisStore",
+            "raw: verify a signed id + HGETALL",
             "(c) change one key, RedisStore",
-        ]);
-    }
-    let stores = group(&store_names, 200, |i, iters| {
-        block_on(&runtime, async {
-            for _ in 0..iters {
-                match i {
-                    0 => drop(request(&memory, "/read", Some(&memory_cookie)).await),
-                    1 => drop(request(&memory, "/change", Some(&memory_cookie)).await),
-                    2 => {
-                        drop(request(redis.as_ref().unwrap(), "/read", redis_cookie.as_ref()).await)
+            "raw: verify a signed id + HGETALL + a one-field script",
+        ];
+        let stores = rounds(&names, per_sample / 10, samples, |i, iters| {
+            block_on(&runtime, async {
+                for _ in 0..iters {
+                    match i {
+                        0 => drop(request(client, "/plain", Some(cookie)).await),
+                        1 => drop(request(client, "/read", Some(cookie)).await),
+                        2 => drop(request(client, "/raw/redis/read", Some(raw_id)).await),
+                        3 => drop(request(client, "/change", Some(cookie)).await),
+                        _ => drop(request(client, "/raw/redis/change", Some(raw_id)).await),
                     }
-                    _ => drop(
-                        request(redis.as_ref().unwrap(), "/change", redis_cookie.as_ref()).await,
-                    ),
                 }
-            }
-        })
-    });
-    print(&stores);
+            })
+        });
+        print(&stores);
+        ratios.push(Ratio::of(
+            "RedisStore read overhead / raw HGETALL + id check",
+            &stores,
+            1.2,
+            |at| over(at, 1, 0) / over(at, 2, 0),
+        ));
+        ratios.push(Ratio::of(
+            "RedisStore change overhead / raw HGETALL + script",
+            &stores,
+            1.2,
+            |at| over(at, 3, 0) / over(at, 4, 0),
+        ));
+    }
 
     // Growth: record size and pending flashes. A 3 KB record does not fit a cookie
     // (base64 makes it over 4096 bytes), so the signed-cookie sizes stop at 2.9 KB and
     // the sizes up to 3 KB are also measured on MemoryStore.
-    let sized: Vec<(String, &Client, (String, String))> =
-        [(250, &with), (1024, &with), (2900, &with)]
-            .into_iter()
-            .map(|(size, client)| {
-                (
-                    format!("{size} B record, cookie"),
-                    client,
-                    seed(&runtime, client, size),
-                )
-            })
-            .chain([250, 1024, 3072].into_iter().map(|size| {
-                (
-                    format!("{size} B record, MemoryStore"),
-                    &memory,
-                    seed(&runtime, &memory, size),
-                )
-            }))
-            .collect();
-    let flashed: Vec<(usize, (String, String))> = [1, 10, 50]
+    let sizes = [(250, 250), (1024, 1024), (2900, 3072)];
+    let sized: Vec<(String, &Client, (String, String))> = sizes
+        .iter()
+        .map(|&(size, _)| {
+            (
+                format!("{size} B record, cookie"),
+                &with,
+                seed(&runtime, &with, size),
+            )
+        })
+        .chain(sizes.iter().map(|&(_, size)| {
+            (
+                format!("{size} B record, MemoryStore"),
+                &memory,
+                seed(&runtime, &memory, size),
+            )
+        }))
+        .collect();
+    let flash_counts = [1, 10, 50];
+    let flashed: Vec<(usize, (String, String))> = flash_counts
         .iter()
         .map(|&n| {
             let set = block_on(&runtime, request(&with, &format!("/flash/{n}"), None)).unwrap();
@@ -631,7 +820,7 @@ fn main() {
         growth_names.push(format!("(d) take {n} pending flashes"));
     }
     let refs: Vec<&str> = growth_names.iter().map(String::as_str).collect();
-    let growth = group(&refs, 200, |i, iters| {
+    let growth = rounds(&refs, per_sample / 5, samples, |i, iters| {
         block_on(&runtime, async {
             for _ in 0..iters {
                 match i {
@@ -653,24 +842,50 @@ fn main() {
         })
     });
     print(&growth);
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/growth.svg");
+    match chart::growth(chart, &sizes, &flash_counts, &growth) {
+        Ok(()) => println!("\nChart of the growth cases: {chart}"),
+        Err(e) => println!("\nThe chart could not be written: {e}"),
+    }
 
     println!();
-    println!("| ratio | medians | p10s | target | |");
-    println!("|---|---:|---:|---:|---|");
+    println!("| ratio (per round) | median | p10 – p90 | target | |");
+    println!("|---|---:|---|---:|---|");
     for r in &ratios {
         let verdict = if r.value <= r.target { "met" } else { "MISSED" };
         println!(
-            "| {} | {:.2} | {:.2} | ≤ {:.2} | {verdict} |",
-            r.what, r.value, r.p10, r.target
+            "| {} | {:.2} | {:.2} – {:.2} | ≤ {:.2} | {verdict} |",
+            r.what, r.value, r.p10, r.p90, r.target
         );
     }
 
     match &redis {
-        Some(client) => redis_round_trips(&runtime, client, redis_cookie.as_ref().unwrap()),
+        Some(client) => redis_round_trips(&runtime, client, &redis_cookies.as_ref().unwrap().0),
         None => {
             println!("\nRedis cases skipped: run with `--features bench-internals,redis` and Redis at REDIS_URL.")
         }
     }
+}
+
+/// Panics unless `path` with `cookie` answers the representative profile's name: a
+/// case that silently read nothing would be cheap for the wrong reason.
+fn assert_reads_profile(
+    runtime: &rocket::tokio::runtime::Runtime,
+    client: &Client,
+    path: &str,
+    (name, value): &(String, String),
+) {
+    let body = block_on(runtime, async {
+        let request = client
+            .get(path.to_owned())
+            .cookie(Cookie::new(name.clone(), value.clone()));
+        request.dispatch().await.into_string().await
+    });
+    assert_eq!(
+        body.as_deref(),
+        Some(profile(0).name.as_str()),
+        "{path} with `{name}`"
+    );
 }
 
 /// A session cookie whose record is the representative profile grown to `size` bytes.
@@ -686,7 +901,7 @@ fn seed(
 
 fn seed_private(runtime: &rocket::tokio::runtime::Runtime, client: &Client) -> (String, String) {
     block_on(runtime, async {
-        let response = client.get("/private/change").dispatch().await;
+        let response = client.get("/private/seed").dispatch().await;
         (
             "profile".to_owned(),
             response
@@ -700,11 +915,38 @@ fn seed_private(runtime: &rocket::tokio::runtime::Runtime, client: &Client) -> (
 }
 
 fn seed_signed() -> (String, String) {
-    let mac = Hmac::<Sha256>::new_from_slice(b"a hand-rolled signing key of 32+ bytes").unwrap();
     let json = serde_json::to_vec(&profile(0)).unwrap();
-    let mut bytes = json.clone();
-    bytes.extend_from_slice(&mac.chain_update(&json).finalize().into_bytes());
-    ("signed".to_owned(), URL_SAFE_NO_PAD.encode(bytes))
+    ("signed".to_owned(), sign(&json, &hand_mac()))
+}
+
+/// The key of the hand-rolled signed cookies.
+fn hand_mac() -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(b"a hand-rolled signing key of 32+ bytes").unwrap()
+}
+
+/// A hand-signed cookie holding the id of the one session the Redis app holds: the
+/// raw anchors read the same hash as the store.
+#[cfg(feature = "redis")]
+fn raw_id_cookie() -> (String, String) {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut con = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("keepsake-bench:*")
+        .query(&mut con)
+        .unwrap();
+    let [key] = &keys[..] else {
+        panic!("the bench expects one session under keepsake-bench:, found {keys:?}");
+    };
+    let id = key.trim_start_matches("keepsake-bench:");
+    ("rawid".to_owned(), sign(id.as_bytes(), &hand_mac()))
+}
+
+#[cfg(not(feature = "redis"))]
+fn raw_id_cookie() -> (String, String) {
+    unreachable!("no Redis app without the `redis` feature")
 }
 
 #[cfg(feature = "redis")]
@@ -713,9 +955,18 @@ async fn redis_client() -> Option<Client> {
     let store = rocket_keepsake::store::RedisStore::new(&url)
         .ok()?
         .with_prefix("keepsake-bench:");
-    Client::untracked(app(Some(Keepsake::with_store(store))))
+    clear_bench_keys();
+    let connection = redis::aio::ConnectionManager::new(redis::Client::open(url).ok()?)
         .await
-        .ok()
+        .ok()?;
+    let change = redis::Script::new(
+        "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]); \
+         redis.call('PEXPIRE', KEYS[1], ARGV[3]); return 1",
+    );
+    let rocket = app(Some(Keepsake::with_store(store)))
+        .manage(RawRedis { connection, change })
+        .mount("/", routes![raw_redis_read, raw_redis_change]);
+    Client::untracked(rocket).await.ok()
 }
 
 #[cfg(not(feature = "redis"))]
@@ -777,15 +1028,23 @@ fn redis_round_trips(
         println!("| {what} | {} |", calls() - before);
     }
     // The bench removes the records it made.
+    clear_bench_keys().expect("Redis answers");
+}
+
+/// Removes every key under the bench's prefix (left by an interrupted run, or made
+/// by this one).
+fn clear_bench_keys() -> Option<()> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let mut con = redis::Client::open(url.as_str())
-        .unwrap()
+        .ok()?
         .get_connection()
-        .unwrap();
+        .ok()?;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("keepsake-bench:*")
         .query(&mut con)
-        .unwrap();
+        .ok()?;
     if !keys.is_empty() {
-        redis::cmd("DEL").arg(&keys).query::<()>(&mut con).unwrap();
+        redis::cmd("DEL").arg(&keys).query::<()>(&mut con).ok()?;
     }
+    Some(())
 }
