@@ -1,6 +1,6 @@
 //! Runs one kind of request in a loop, for `valgrind --tool=callgrind`:
 //! `profile_request MODE` with MODE one of `read`, `change` (a one-key change),
-//! `plain` (no session guard, session cookie sent), `private` (a private-cookie
+//! `hand` (a hand-rolled signed-cookie read of the same record), `plain` (no session guard, session cookie sent), `private` (a private-cookie
 //! change), `bare` (`plain` in an app without the fairing), `memory-read`,
 //! `memory-change` (the same on `MemoryStore`); `N` requests
 //! (default 3000). Per-request instructions: the difference of two runs' totals
@@ -29,6 +29,23 @@ fn change(mut p: Session<'_, Profile>) -> String {
 #[get("/read")]
 fn read(p: Session<'_, Profile>) -> String {
     p.name.clone()
+}
+
+/// A hand-rolled signed-cookie read of the same record: verify, deserialize.
+#[get("/hand")]
+fn hand(jar: &CookieJar<'_>) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+    let profile = jar.get("hand").and_then(|c| {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c.value())
+            .ok()?;
+        let (payload, tag) = bytes.split_at(bytes.len().checked_sub(32)?);
+        mac.chain_update(payload).verify_slice(tag).ok()?;
+        serde_json::from_slice::<Profile>(payload).ok()
+    });
+    profile.unwrap_or_default().name
 }
 
 #[get("/plain")]
@@ -60,11 +77,11 @@ async fn main() {
     };
     let rocket = if mode == "bare" {
         // Session guards without the fairing abort launch: this app has what needs none.
-        rocket::custom(figment).mount("/", routes![private, plain])
+        rocket::custom(figment).mount("/", routes![private, plain, hand])
     } else {
         rocket::custom(figment)
             .attach(keepsake)
-            .mount("/", routes![seed, change, read, private, plain])
+            .mount("/", routes![seed, change, read, private, plain, hand])
     };
     let client = Client::untracked(rocket).await.unwrap();
     // A session cookie to send (`bare` sends one too, though nothing reads it).
@@ -82,6 +99,15 @@ async fn main() {
         .unwrap()
         .value()
         .to_owned();
+    let hand_cookie = {
+        use base64::Engine;
+        use hmac::Mac;
+        let json = serde_json::to_vec(&fixture::profile(0)).unwrap();
+        let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+        let mut bytes = json.clone();
+        bytes.extend_from_slice(&mac.chain_update(&json).finalize().into_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
     let n: usize = std::env::var("N")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -94,6 +120,9 @@ async fn main() {
             "read" | "memory-read" => client
                 .get("/read")
                 .cookie(Cookie::new("session", cookie.clone())),
+            "hand" => client
+                .get("/hand")
+                .cookie(Cookie::new("hand", hand_cookie.clone())),
             "plain" | "bare" => client
                 .get("/plain")
                 .cookie(Cookie::new("session", cookie.clone())),

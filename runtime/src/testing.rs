@@ -42,9 +42,11 @@
 //! The seeded session is saved exactly as a handler's change would be: signed (or
 //! encrypted, or in Flask's format) with the app's own keys, or written to its store.
 //! [`ClientExt::set_session`] goes through one request to a route the fairing mounts,
-//! `GET /__keepsake/testing/seed`, at the highest priority; that route only answers a
-//! request these helpers made in the same process (it forwards every other request),
-//! so it is inert in production.
+//! `TRACE /__keepsake/testing/seed`, at the highest priority; that route only answers
+//! a request these helpers made in the same process (it forwards every other request),
+//! so it is inert in production. It is a `TRACE` route because Rocket matches a
+//! request only against the routes of its method, and browsers never send `TRACE`:
+//! the `GET` and `POST` requests of an app do not pay for it.
 //!
 //! [`asynchronous`] has the same helpers for `rocket::local::asynchronous`.
 //!
@@ -99,7 +101,7 @@ impl Handler for SeedHandler {
 
 /// The seeding route the fairing mounts.
 pub(crate) fn seed_route() -> Route {
-    let mut route = Route::ranked(isize::MIN, Method::Get, SEED_PATH, SeedHandler);
+    let mut route = Route::ranked(isize::MIN, Method::Trace, SEED_PATH, SeedHandler);
     route.name = Some("rocket_keepsake test seeding (inert outside tests)".into());
     route
 }
@@ -241,7 +243,7 @@ impl ClientExt for rocket::local::blocking::Client {
     fn set_session<T: SessionView>(&self, view: &T) {
         let seed = seed_of(view);
         let seeded = !seed.is_empty();
-        let request = self.get(SEED_PATH);
+        let request = self.req(Method::Trace, SEED_PATH);
         request.inner().local_cache(|| Some(Seed(seed)));
         let status = request.dispatch().status();
         let holds = session_cookie(&self.cookies(), shared(self.rocket())).is_some();
@@ -324,7 +326,7 @@ pub mod asynchronous {
         async fn set_session<T: SessionView + Sync>(&self, view: &T) {
             let seed = seed_of(view);
             let seeded = !seed.is_empty();
-            let request = self.get(SEED_PATH);
+            let request = self.req(Method::Trace, SEED_PATH);
             request.inner().local_cache(|| Some(Seed(seed)));
             let status = request.dispatch().await.status();
             let holds = session_cookie(&self.cookies(), shared(self.rocket())).is_some();
