@@ -857,6 +857,40 @@ async fn an_unreadable_stored_record_is_a_fresh_session_and_is_deleted() {
     }
 }
 
+/// A stored value that is not JSON (written by another program, say) is read as the
+/// field's default, like a cookie's value that does not decode; the other keys are
+/// read, and a change saves only its own key, leaving that value and unknown keys be.
+#[rocket::async_test]
+async fn a_stored_value_that_is_not_json_reads_as_the_default_and_is_left_alone() {
+    let backend = Backend::redis();
+    let Backend::Redis { url, prefix, .. } = &backend else {
+        unreachable!()
+    };
+    let client = backend.client(&[]).await;
+    let mut con = redis_connection(url).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    let key = redis_key(prefix, &cookie);
+    let _: () = con.hset(&key, "user", "not json {").await.unwrap();
+    let _: () = con.hset(&key, "visits", "3").await.unwrap();
+    let _: () = con
+        .hset(&key, "other_app", r#"{"a":[1,"}"]}"#)
+        .await
+        .unwrap();
+    let read = get(&client, "/read", Some(&cookie)).await;
+    assert_eq!(read.status, Status::Ok);
+    assert_eq!(read.body, "user=None visits=3 cart=[] new=false");
+    assert_eq!(
+        get(&client, "/push/pear", Some(&cookie)).await.status,
+        Status::Ok
+    );
+    let read = get(&client, "/read", Some(&cookie)).await;
+    assert_eq!(read.body, r#"user=None visits=3 cart=["pear"] new=false"#);
+    let stored: std::collections::HashMap<String, String> = con.hgetall(&key).await.unwrap();
+    assert_eq!(stored["user"], "not json {");
+    assert_eq!(stored["other_app"], r#"{"a":[1,"}"]}"#);
+    assert_eq!(stored["cart"], r#"["pear"]"#);
+}
+
 #[rocket::async_test]
 async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
     let redis = PrivateServer::redis();
