@@ -1,29 +1,16 @@
 // Walks the example app as a person does, in Debian's Chromium (headless), and checks
 // the page text and the browser's own cookie jar at each step. Screenshots go to
 // `$SHOTS` (default ../target/e2e). Usage: node browser.mjs http://localhost:PORT label
-import { chromium } from "playwright-core";
+import { launch, screenshots, shots } from "./chromium.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 
 const [base, label = "app"] = process.argv.slice(2);
-const shots = process.env.SHOTS ?? new URL("../target/e2e/", import.meta.url).pathname;
-mkdirSync(shots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
-let step = 0;
+const browser = await launch();
 const context = await browser.newContext();
 const page = await context.newPage();
 
-async function shot(name) {
-  step += 1;
-  await page.screenshot({ path: `${shots}/${label}-${String(step).padStart(2, "0")}-${name}.png` });
-}
+const shot = screenshots(page, label);
 async function text() {
   return page.locator("body").innerText();
 }

@@ -1,28 +1,15 @@
 // One session shared by a running Flask app and the Rocket example, in one browser:
 // log in on Flask, see the user on Rocket; Rocket's rewrite is read back by Flask;
 // logging out on Rocket logs out of both. Usage: node flask.mjs ROCKET_URL FLASK_URL
-import { chromium } from "playwright-core";
+import { launch, screenshots, shots } from "./chromium.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 
 const [rocket, flask] = process.argv.slice(2);
-const shots = process.env.SHOTS ?? new URL("../target/e2e/", import.meta.url).pathname;
-mkdirSync(shots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
+const browser = await launch();
 const context = await browser.newContext();
 const page = await context.newPage();
-let step = 0;
-async function shot(name) {
-  step += 1;
-  await page.screenshot({ path: `${shots}/flask-${String(step).padStart(2, "0")}-${name}.png` });
-}
+const shot = screenshots(page, "flask");
 const text = () => page.locator("body").innerText();
 const sessionCookies = async () => (await context.cookies()).filter((c) => c.name === "session");
 

@@ -126,16 +126,8 @@ fn private_change(jar: &CookieJar<'_>) -> String {
 /// A hand-rolled signed-cookie read: verify and deserialize, nothing else.
 #[get("/signed/read")]
 fn signed_read(jar: &CookieJar<'_>, mac: &rocket::State<Hmac<Sha256>>) -> String {
-    let profile = jar.get("signed").and_then(|c| {
-        let bytes = URL_SAFE_NO_PAD.decode(c.value()).ok()?;
-        let (payload, tag) = bytes.split_at(bytes.len().checked_sub(32)?);
-        mac.inner()
-            .clone()
-            .chain_update(payload)
-            .verify_slice(tag)
-            .ok()?;
-        serde_json::from_slice::<Profile>(payload).ok()
-    });
+    let payload = verified(jar, "signed", mac.inner());
+    let profile = payload.and_then(|p| serde_json::from_slice::<Profile>(&p).ok());
     profile.unwrap_or_default().name
 }
 
@@ -179,6 +171,33 @@ struct RawRedis {
     change: redis::Script,
 }
 
+/// What both raw Redis anchors do first: verify a hand-signed id cookie, `HGETALL`
+/// the hash. The key and its fields, or `None` for a cookie that does not verify.
+#[cfg(feature = "redis")]
+async fn raw_fields(
+    jar: &CookieJar<'_>,
+    mac: &Hmac<Sha256>,
+    connection: &mut redis::aio::ConnectionManager,
+) -> Option<(Vec<u8>, std::collections::HashMap<String, String>)> {
+    let id = verified(jar, "rawid", mac)?;
+    let key = [b"keepsake-bench:".as_slice(), &id].concat();
+    let fields = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(connection)
+        .await
+        .unwrap_or_default();
+    Some((key, fields))
+}
+
+/// The profile's name in a stored hash (its value is JSON text).
+#[cfg(feature = "redis")]
+fn stored_name(fields: &std::collections::HashMap<String, String>) -> String {
+    fields
+        .get("name")
+        .and_then(|name| serde_json::from_str(name).ok())
+        .unwrap_or_default()
+}
+
 /// The raw Redis read anchor: verify a hand-signed id cookie, `HGETALL` the hash.
 #[cfg(feature = "redis")]
 #[get("/raw/redis/read")]
@@ -187,19 +206,11 @@ async fn raw_redis_read(
     mac: &rocket::State<Hmac<Sha256>>,
     raw: &rocket::State<RawRedis>,
 ) -> String {
-    let Some(id) = verified(jar, "rawid", mac.inner()) else {
-        return String::new();
-    };
-    let key = [b"keepsake-bench:".as_slice(), &id].concat();
-    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(key)
-        .query_async(&mut raw.connection.clone())
-        .await
-        .unwrap_or_default();
-    fields
-        .get("name")
-        .and_then(|name| serde_json::from_str(name).ok())
-        .unwrap_or_default()
+    let mut connection = raw.connection.clone();
+    match raw_fields(jar, mac.inner(), &mut connection).await {
+        Some((_, fields)) => stored_name(&fields),
+        None => String::new(),
+    }
 }
 
 /// The raw Redis change anchor: the read, then one script call setting one field
@@ -211,16 +222,10 @@ async fn raw_redis_change(
     mac: &rocket::State<Hmac<Sha256>>,
     raw: &rocket::State<RawRedis>,
 ) -> String {
-    let Some(id) = verified(jar, "rawid", mac.inner()) else {
+    let mut connection = raw.connection.clone();
+    let Some((key, fields)) = raw_fields(jar, mac.inner(), &mut connection).await else {
         return String::new();
     };
-    let key = [b"keepsake-bench:".as_slice(), &id].concat();
-    let mut connection = raw.connection.clone();
-    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(&key)
-        .query_async(&mut connection)
-        .await
-        .unwrap_or_default();
     let seen: u64 = fields.get("seen").and_then(|s| s.parse().ok()).unwrap_or(0);
     let _: Option<i64> = raw
         .change
@@ -231,10 +236,7 @@ async fn raw_redis_change(
         .invoke_async(&mut connection)
         .await
         .ok();
-    fields
-        .get("name")
-        .and_then(|name| serde_json::from_str(name).ok())
-        .unwrap_or_default()
+    stored_name(&fields)
 }
 
 /// (f): Rocket's own single, unsigned flash.

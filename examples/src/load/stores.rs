@@ -137,50 +137,59 @@ impl Target {
 
     /// How many session records the store holds now (`None`: it cannot say).
     pub async fn records(&self) -> Result<Option<u64>, String> {
-        let text = |e: &dyn fmt::Display| e.to_string();
         Ok(Some(match self.kind {
-            Kind::Cookie | Kind::Memory => return Ok(None),
-            Kind::Memcached => return Ok(None),
+            Kind::Cookie | Kind::Memory | Kind::Memcached => return Ok(None),
             Kind::File => std::fs::read_dir(self.dir.as_ref().expect("a directory"))
-                .map_err(|e| text(&e))?
+                .map_err(|e| e.to_string())?
                 .filter_map(Result::ok)
                 .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
                 .count() as u64,
-            Kind::Redis => {
-                let mut redis = self.redis().await?;
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{}*", self.name))
-                    .query_async(&mut redis)
-                    .await
-                    .map_err(|e| text(&e))?;
-                keys.len() as u64
-            }
+            Kind::Redis => self.redis_keys(&mut self.redis().await?).await?.len() as u64,
             Kind::Postgres | Kind::MySql | Kind::Sqlite => {
                 let count = format!("SELECT COUNT(*) FROM {}", self.name);
-                let count: i64 = match self.kind {
-                    Kind::Postgres => {
-                        let mut c = sqlx::PgConnection::connect(&self.url)
-                            .await
-                            .map_err(|e| text(&e))?;
-                        sqlx::query_scalar(&count).fetch_one(&mut c).await
-                    }
-                    Kind::MySql => {
-                        let mut c = sqlx::MySqlConnection::connect(&self.url)
-                            .await
-                            .map_err(|e| text(&e))?;
-                        sqlx::query_scalar(&count).fetch_one(&mut c).await
-                    }
-                    _ => {
-                        let mut c = sqlx::SqliteConnection::connect(&self.url)
-                            .await
-                            .map_err(|e| text(&e))?;
-                        sqlx::query_scalar(&count).fetch_one(&mut c).await
-                    }
-                }
-                .map_err(|e| text(&e))?;
-                count as u64
+                self.sql(&count).await?.unwrap_or(0) as u64
             }
         }))
+    }
+
+    /// Runs `statement` on this target's SQL database, on a connection of its own;
+    /// the first column of its first row, if it returns one.
+    async fn sql(&self, statement: &str) -> Result<Option<i64>, String> {
+        let connect = |e: sqlx::Error| format!("connecting to {}: {e}", self.url);
+        match self.kind {
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .map_err(connect)?;
+                sqlx::query_scalar(statement).fetch_optional(&mut c).await
+            }
+            Kind::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&self.url)
+                    .await
+                    .map_err(connect)?;
+                sqlx::query_scalar(statement).fetch_optional(&mut c).await
+            }
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .map_err(connect)?;
+                sqlx::query_scalar(statement).fetch_optional(&mut c).await
+            }
+            other => return Err(format!("{other} is not an SQL store")),
+        }
+        .map_err(|e| format!("{statement}: {e}"))
+    }
+
+    /// The keys under this target's prefix.
+    async fn redis_keys(
+        &self,
+        redis: &mut redis::aio::MultiplexedConnection,
+    ) -> Result<Vec<String>, String> {
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.name))
+            .query_async(redis)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The memory Redis itself reports using (`INFO memory`, `used_memory`).
@@ -207,49 +216,29 @@ impl Target {
 
     /// Removes everything this target's runs stored: keys, table, directory.
     pub async fn clean(&self) -> Result<(), String> {
-        let text = |e: &dyn fmt::Display| e.to_string();
         match self.kind {
             Kind::Redis => {
                 let mut redis = self.redis().await?;
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{}*", self.name))
-                    .query_async(&mut redis)
-                    .await
-                    .map_err(|e| text(&e))?;
+                let keys = self.redis_keys(&mut redis).await?;
                 if !keys.is_empty() {
                     let () = redis::cmd("DEL")
                         .arg(keys)
                         .query_async(&mut redis)
                         .await
-                        .map_err(|e| text(&e))?;
+                        .map_err(|e| e.to_string())?;
                 }
             }
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url)
-                    .await
-                    .map_err(|e| text(&e))?;
-                let drop = format!("DROP TABLE IF EXISTS {}", self.name);
-                sqlx::query(&drop)
-                    .execute(&mut c)
-                    .await
-                    .map_err(|e| text(&e))?;
-            }
-            Kind::MySql => {
-                let mut c = sqlx::MySqlConnection::connect(&self.url)
-                    .await
-                    .map_err(|e| text(&e))?;
-                let drop = format!("DROP TABLE IF EXISTS {}", self.name);
-                sqlx::query(&drop)
-                    .execute(&mut c)
-                    .await
-                    .map_err(|e| text(&e))?;
+            Kind::Postgres | Kind::MySql => {
+                self.sql(&format!("DROP TABLE IF EXISTS {}", self.name))
+                    .await?;
             }
             // Memcached cannot list keys: the load's own records are removed by
-            // `/reset` and its flood's expire within `flash_only_ttl`.
+            // `/reset` and its flood's expire within `flash_only_ttl`. SQLite's and
+            // the file store's go with their directory.
             Kind::Cookie | Kind::Memory | Kind::Memcached | Kind::File | Kind::Sqlite => {}
         }
         if let Some(dir) = &self.dir {
-            std::fs::remove_dir_all(dir).map_err(|e| text(&e))?;
+            std::fs::remove_dir_all(dir).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
