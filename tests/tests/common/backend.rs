@@ -479,26 +479,43 @@ pub fn memcached_url() -> String {
 }
 
 /// Every item key of the Memcached at `MEMCACHED_URL`, from `lru_crawler metadump`.
+/// Memcached runs one crawl at a time and answers `BUSY` (and no `END`) to another:
+/// tests running at once take turns, and a silent server fails the test rather than
+/// hanging it.
 fn memcached_keys() -> Vec<String> {
     use std::io::{BufRead, BufReader, Write};
     let address = memcached_url().trim_start_matches("memcache://").to_owned();
-    let mut stream = std::net::TcpStream::connect(address).expect("Memcached answers");
-    stream.write_all(b"lru_crawler metadump all\r\n").unwrap();
-    let mut keys = Vec::new();
-    for line in BufReader::new(stream).lines() {
-        let line = line.unwrap();
-        if line == "END" || line.starts_with("ERROR") {
-            break;
+    for _ in 0..200 {
+        let mut stream = std::net::TcpStream::connect(&address).expect("Memcached answers");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(b"lru_crawler metadump all\r\n").unwrap();
+        let mut keys = Vec::new();
+        let mut busy = false;
+        for line in BufReader::new(stream).lines() {
+            let line = line.expect("Memcached finishes its metadump");
+            if line.starts_with("BUSY") {
+                busy = true;
+                break;
+            }
+            if line == "END" || line.starts_with("ERROR") {
+                break;
+            }
+            if let Some(key) = line
+                .strip_prefix("key=")
+                .and_then(|rest| rest.split(' ').next())
+            {
+                // Keys are URL-encoded; ours use only `:` and URL-safe base64.
+                keys.push(key.replace("%3A", ":").replace("%3a", ":"));
+            }
         }
-        if let Some(key) = line
-            .strip_prefix("key=")
-            .and_then(|rest| rest.split(' ').next())
-        {
-            // Keys are URL-encoded; ours use only `:` and URL-safe base64.
-            keys.push(key.replace("%3A", ":").replace("%3a", ":"));
+        if !busy {
+            return keys;
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    keys
+    panic!("Memcached's crawler stayed busy for 10 s");
 }
 
 /// The keys under `prefix` that hold a record (not a tombstone of a removed one).
