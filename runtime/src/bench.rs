@@ -69,7 +69,7 @@ impl CookieCodec {
     pub fn decode<T: SessionView>(&self, value: &str) -> Option<(SessionRecord, T)> {
         let opened = codec::open(&self.format, &self.limits, value, now()).ok()?;
         let record =
-            Record::from_json(opened.payload, opened.stamp.created, opened.rotated).ok()?;
+            Record::from_cookie_json(opened.payload, opened.stamp.created, opened.rotated).ok()?;
         let view = Tracked::<T>::load(&record).into_value();
         Some((SessionRecord(record), view))
     }

@@ -112,8 +112,10 @@ pub use rocket_keepsake_macros::flash;
 pub mod __private {
     pub use crate::flash::{FlashCategory, UnknownCategory};
     pub use crate::view::{
-        struct_default, DefaultFor, FieldEncoder, FieldReader, Sealed, SessionView, StoredAs,
+        decode_text, next_field, skip_value, struct_default, DefaultFor, FieldEncoder, FieldReader,
+        Sealed, SessionView, Slots, StoredAs, StoredField,
     };
+    pub use serde;
     pub use std::format;
 }
 

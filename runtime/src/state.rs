@@ -134,7 +134,7 @@ impl Shared {
                 let record = if self.format.is_flask() {
                     Record::from_flask_json(&opened.payload, created, rotated)
                 } else {
-                    Record::from_json(opened.payload, created, rotated)
+                    Record::from_cookie_json(opened.payload, created, rotated)
                 };
                 return Ok(match record {
                     Ok(record) => within_lifetime(record),

@@ -1,7 +1,10 @@
 //! Typed views over the record, and the change tracking that writes them back.
 
-use serde::{de::DeserializeOwned, Serialize};
+mod text;
 
+use serde::{de::DeserializeOwned, Deserializer, Serialize};
+
+pub use self::text::{next_field, skip_value, Slots};
 use crate::error::SaveError;
 use crate::record::Record;
 
@@ -26,6 +29,8 @@ pub trait Sealed {}
 pub trait StoredAs<Field>: Sized {
     /// Decodes the value from its JSON text.
     fn decode(text: &str) -> serde_json::Result<Self>;
+    /// Decodes the value from `deserializer`, in the middle of the record's text.
+    fn deserialize_from<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
     /// Appends the value's JSON text to `buf`.
     fn encode(&self, buf: &mut Vec<u8>) -> serde_json::Result<()>;
 }
@@ -36,9 +41,22 @@ impl<T: Serialize + DeserializeOwned, Field> StoredAs<Field> for T {
         serde_json::from_str(text)
     }
 
+    fn deserialize_from<'de, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        T::deserialize(deserializer)
+    }
+
     fn encode(&self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
         serde_json::to_writer(buf, self)
     }
+}
+
+/// A stored field of a view: the marker type `#[derive(Session)]` names after the
+/// field, with the field's type. The bound on `Value` is where a type that cannot be
+/// stored is reported: once, at the field.
+#[doc(hidden)]
+pub trait StoredField: Sized {
+    /// The field's type.
+    type Value: StoredAs<Self>;
 }
 
 /// The struct's `Default`, which a view falls back on for its fields without a
@@ -100,6 +118,15 @@ pub trait SessionView: Sealed + Send + Sized + 'static {
     #[doc(hidden)]
     fn load(reader: &mut FieldReader<'_>) -> Self;
 
+    /// Builds the view straight from the record's JSON object `text`, in one pass
+    /// (with [`decode_text`]), and says which fields (by index) it read; `None` when
+    /// any part of the text does not decode, and [`SessionView::load`] must.
+    #[doc(hidden)]
+    fn load_text(text: &str) -> Option<(Self, u64)> {
+        let _ = text;
+        None
+    }
+
     /// Encodes each stored field, calling [`FieldEncoder::field`] once per key, in order.
     #[doc(hidden)]
     fn encode(&self, encoder: &mut FieldEncoder<'_>);
@@ -131,11 +158,11 @@ pub struct FieldReader<'a> {
 impl FieldReader<'_> {
     /// The value of `key`, or `None` when it is absent or does not decode as `V`
     /// (the field then takes its default).
-    pub fn field<Field, V: StoredAs<Field>>(&mut self, key: &'static str) -> Option<V> {
+    pub fn field<F: StoredField>(&mut self, key: &'static str) -> Option<F::Value> {
         let index = self.index;
         self.index += 1;
         let (raw, loaded) = self.record.get_loaded(key)?;
-        match V::decode(raw) {
+        match F::Value::decode(raw) {
             Ok(value) => {
                 if loaded && index < 64 {
                     self.loaded |= 1 << index;
@@ -176,7 +203,7 @@ impl<'a> FieldEncoder<'a> {
 
 impl FieldEncoder<'_> {
     /// Encodes the next field.
-    pub fn field<Field, V: StoredAs<Field>>(&mut self, value: &V) {
+    pub fn field<F: StoredField>(&mut self, value: &F::Value) {
         let index = self.index;
         self.index += 1;
         if index < 64 && self.skip & (1 << index) != 0 {
@@ -213,6 +240,17 @@ pub(crate) fn encode_fields<T: SessionView>(
     }
 }
 
+/// Reads the JSON object `text` into `slots`: the keys of view `T` into their fields,
+/// every other key skipped (and validated). With the fields (by index) that were read;
+/// `None` if any part of it fails. What a derived [`SessionView::load_text`] calls.
+#[doc(hidden)]
+pub fn decode_text<T: SessionView, S: for<'de> Slots<'de>>(
+    text: &str,
+    slots: S,
+) -> Option<(S, u64)> {
+    text::decode::<T, S>(text, slots)
+}
+
 /// A loaded view, and what its fields were before the handler could change them.
 pub(crate) struct Tracked<T> {
     value: T,
@@ -226,6 +264,15 @@ pub(crate) struct Tracked<T> {
 
 impl<T: SessionView> Tracked<T> {
     pub(crate) fn load(record: &Record) -> Tracked<T> {
+        if let Some((value, loaded)) = record.pristine_json().and_then(T::load_text) {
+            // Every key read came from the loaded text, and serde_json read all of it.
+            record.checked();
+            return Tracked {
+                value,
+                loaded,
+                baseline: None,
+            };
+        }
         let mut reader = FieldReader {
             record,
             loaded: 0,
@@ -345,23 +392,172 @@ mod tests {
 
     impl Sealed for View {}
 
+    /// The marker types the derive would generate.
+    struct N;
+    struct List;
+    struct Map;
+    struct Ratio;
+
+    impl StoredField for N {
+        type Value = u32;
+    }
+
+    impl StoredField for List {
+        type Value = Vec<String>;
+    }
+
+    impl StoredField for Map {
+        type Value = std::collections::HashMap<String, u32>;
+    }
+
+    impl StoredField for Ratio {
+        type Value = f64;
+    }
+
     impl SessionView for View {
         const KEYS: &'static [&'static str] = &["n", "list"];
 
         fn load(reader: &mut FieldReader<'_>) -> Self {
             let mut view = View::default();
-            if let Some(n) = reader.field::<(), _>("n") {
+            if let Some(n) = reader.field::<N>("n") {
                 view.n = n;
             }
-            if let Some(list) = reader.field::<(), _>("list") {
+            if let Some(list) = reader.field::<List>("list") {
                 view.list = list;
             }
             view
         }
 
         fn encode(&self, encoder: &mut FieldEncoder<'_>) {
-            encoder.field::<(), _>(&self.n);
-            encoder.field::<(), _>(&self.list);
+            encoder.field::<N>(&self.n);
+            encoder.field::<List>(&self.list);
+        }
+
+        fn load_text(text: &str) -> Option<(Self, u64)> {
+            let (slots, read) = decode_text::<Self, _>(text, ViewSlots::default())?;
+            let mut view = View::default();
+            if let Some(n) = slots.n {
+                view.n = n;
+            }
+            if let Some(list) = slots.list {
+                view.list = list;
+            }
+            Some((view, read))
+        }
+    }
+
+    #[derive(Default)]
+    struct ViewSlots {
+        n: Option<u32>,
+        list: Option<Vec<String>>,
+    }
+
+    impl<'de> Slots<'de> for ViewSlots {
+        fn decode<A: serde::de::MapAccess<'de>>(
+            &mut self,
+            index: usize,
+            map: &mut A,
+        ) -> Result<(), A::Error> {
+            match index {
+                0 => self.n = Some(next_field::<N, A>(map)?),
+                1 => self.list = Some(next_field::<List, A>(map)?),
+                _ => skip_value(map)?,
+            }
+            Ok(())
+        }
+    }
+
+    /// The view and its loaded fields, by the field-by-field load.
+    fn load_by_field(record: &Record) -> (u32, Vec<String>, u64) {
+        let mut reader = FieldReader {
+            record,
+            loaded: 0,
+            index: 0,
+        };
+        let view = View::load(&mut reader);
+        (view.n, view.list, reader.loaded)
+    }
+
+    #[test]
+    fn a_read_decodes_straight_from_the_text_and_splits_nothing() {
+        let rec = Record::from_cookie_json(
+            br#"{"_x":[1,{"a":"}"}],"list":["a"],"n":3}"#.to_vec(),
+            0,
+            false,
+        )
+        .unwrap();
+        let view = Tracked::<View>::load(&rec);
+        assert_eq!(
+            (view.get().n, &view.get().list[..]),
+            (3, &["a".to_owned()][..])
+        );
+        assert_eq!(view.loaded, 0b11);
+        assert!(!rec.is_split(), "a read needs no split");
+        assert!(!rec.is_empty() && !rec.is_permanent() && rec.lifetime().is_none());
+        assert!(!rec.is_split(), "nor do the questions a response asks");
+        assert_eq!(rec.get("_x"), Some(r#"[1,{"a":"}"}]"#), "a lookup splits");
+        assert!(rec.is_split());
+    }
+
+    #[test]
+    fn a_key_that_does_not_decode_sends_the_load_field_by_field() {
+        let rec =
+            Record::from_cookie_json(br#"{"list":["a"],"n":"three"}"#.to_vec(), 0, false).unwrap();
+        assert!(View::load_text(rec.pristine_json().unwrap()).is_none());
+        let view = Tracked::<View>::load(&rec);
+        assert_eq!(
+            (view.get().n, &view.get().list[..]),
+            (0, &["a".to_owned()][..])
+        );
+        assert_eq!(view.loaded, 0b10, "only `list` came from the text");
+    }
+
+    #[test]
+    fn text_that_is_not_an_object_reads_as_an_empty_record() {
+        for bad in [&b"[]"[..], b"{\"n\":1", b"{\"n\":1} x", b"null"] {
+            let rec = Record::from_cookie_json(bad.to_vec(), 0, false).unwrap();
+            let view = Tracked::<View>::load(&rec);
+            assert_eq!((view.get().n, view.loaded), (0, 0));
+            assert!(rec.is_empty() && rec.to_json() == b"{}");
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<u32>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\]{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            proptest::collection::vec(inner, 0..3).prop_map(serde_json::Value::from)
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever the text holds (repeated keys, escaped keys, values of the wrong
+        /// type), the view decoded from it is the one the field-by-field load gives.
+        #[test]
+        fn the_text_path_gives_the_field_by_field_view(
+            entries in proptest::collection::vec(
+                (proptest::sample::select(&["n", "list", "other", "\\u006e", "l\\u0069st"][..]), json_value()),
+                0..5,
+            ),
+        ) {
+            let body: Vec<String> = entries
+                .iter()
+                .map(|(key, value)| format!(r#""{key}":{value}"#))
+                .collect();
+            let text = format!("{{{}}}", body.join(","));
+            let by_field = load_by_field(&record(&text));
+            if let Some((view, read)) = View::load_text(&text) {
+                proptest::prop_assert_eq!((view.n, view.list, read), by_field.clone(), "{}", text);
+            }
+            let rec = Record::from_cookie_json(text.clone().into_bytes(), 0, false).unwrap();
+            let tracked = Tracked::<View>::load(&rec);
+            let loaded = (tracked.get().n, tracked.get().list.clone(), tracked.loaded);
+            proptest::prop_assert_eq!(loaded, by_field, "{}", text);
         }
     }
 
@@ -425,18 +621,18 @@ mod tests {
 
         fn load(reader: &mut FieldReader<'_>) -> Self {
             let mut view = Loose::default();
-            if let Some(map) = reader.field::<(), _>("map") {
+            if let Some(map) = reader.field::<Map>("map") {
                 view.map = map;
             }
-            if let Some(ratio) = reader.field::<(), _>("ratio") {
+            if let Some(ratio) = reader.field::<Ratio>("ratio") {
                 view.ratio = ratio;
             }
             view
         }
 
         fn encode(&self, encoder: &mut FieldEncoder<'_>) {
-            encoder.field::<(), _>(&self.map);
-            encoder.field::<(), _>(&self.ratio);
+            encoder.field::<Map>(&self.map);
+            encoder.field::<Ratio>(&self.ratio);
         }
     }
 

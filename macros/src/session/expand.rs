@@ -34,10 +34,35 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             }
         }
     });
-    let load = load_body(input);
+    let read_field = |field: &Field<'_>| {
+        let (ty, key, marker) = (field.ty, field.key().0, marker(field.ident));
+        quote_spanned!(ty.span()=> __keepsake_reader.field::<__keepsake_field::#marker>(#key))
+    };
+    let load = load_body(input, read_field);
+    let take_slot = |field: &Field<'_>| {
+        let ident = field.ident;
+        quote!(__keepsake_slots.#ident)
+    };
+    let load_text = load_body(input, take_slot);
+    let stored_impls = input.stored().map(|field| {
+        let (ty, marker) = (field.ty, marker(field.ident));
+        quote_spanned! {ty.span()=>
+            #[automatically_derived]
+            impl ::rocket_keepsake::__private::StoredField for __keepsake_field::#marker {
+                type Value = #ty;
+            }
+        }
+    });
+    let slot_idents: Vec<&Ident> = input.stored().map(|f| f.ident).collect();
+    let slot_types = input.stored().map(|f| f.ty);
+    let decode_arms = input.stored().enumerate().map(|(i, field)| {
+        let (ident, ty, marker) = (field.ident, field.ty, marker(field.ident));
+        let next = quote_spanned!(ty.span()=> ::rocket_keepsake::__private::next_field::<__keepsake_field::#marker, __A>(__keepsake_map)?);
+        quote!(#i => self.#ident = ::core::option::Option::Some(#next),)
+    });
     let encode = input.stored().map(|field| {
         let (ident, ty, marker) = (field.ident, field.ty, marker(field.ident));
-        quote_spanned!(ty.span()=> __keepsake_encoder.field::<__keepsake_field::#marker, #ty>(&self.#ident);)
+        quote_spanned!(ty.span()=> __keepsake_encoder.field::<__keepsake_field::#marker>(&self.#ident);)
     });
     quote! {
         const _: () = {
@@ -46,8 +71,30 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                 #(pub struct #markers;)*
             }
 
+            #(#stored_impls)*
+
             #[automatically_derived]
             impl ::rocket_keepsake::__private::Sealed for #ident {}
+
+            /// The stored fields as the record's text is read, each `None` until its key is.
+            struct __KeepsakeSlots {
+                #(#slot_idents: ::core::option::Option<#slot_types>,)*
+            }
+
+            #[automatically_derived]
+            impl<'de> ::rocket_keepsake::__private::Slots<'de> for __KeepsakeSlots {
+                fn decode<__A: ::rocket_keepsake::__private::serde::de::MapAccess<'de>>(
+                    &mut self,
+                    __keepsake_index: usize,
+                    __keepsake_map: &mut __A,
+                ) -> ::core::result::Result<(), __A::Error> {
+                    match __keepsake_index {
+                        #(#decode_arms)*
+                        _ => ::rocket_keepsake::__private::skip_value(__keepsake_map)?,
+                    }
+                    ::core::result::Result::Ok(())
+                }
+            }
 
             #[automatically_derived]
             impl ::rocket_keepsake::__private::SessionView for #ident {
@@ -57,6 +104,15 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
 
                 fn load(__keepsake_reader: &mut ::rocket_keepsake::__private::FieldReader<'_>) -> Self {
                     #load
+                }
+
+                fn load_text(__keepsake_text: &str) -> ::core::option::Option<(Self, u64)> {
+                    let __keepsake_empty = __KeepsakeSlots {
+                        #(#slot_idents: ::core::option::Option::None,)*
+                    };
+                    let (__keepsake_slots, __keepsake_read) =
+                        ::rocket_keepsake::__private::decode_text::<Self, _>(__keepsake_text, __keepsake_empty)?;
+                    ::core::option::Option::Some(({ #load_text }, __keepsake_read))
                 }
 
                 fn encode(&self, __keepsake_encoder: &mut ::rocket_keepsake::__private::FieldEncoder<'_>) {
@@ -75,13 +131,10 @@ fn marker(ident: &Ident) -> Ident {
     ident.clone()
 }
 
-/// `Self` built from the record: decoded keys, else the field's own default, else the
-/// struct's `Default` (built once, and only when some field falls back on it).
-fn load_body(input: &Input<'_>) -> TokenStream {
-    let read = |field: &Field<'_>| {
-        let (ty, key, marker) = (field.ty, field.key().0, marker(field.ident));
-        quote_spanned!(ty.span()=> __keepsake_reader.field::<__keepsake_field::#marker, #ty>(#key))
-    };
+/// `Self` built from the record: decoded keys (`read` gives a field's, as an
+/// `Option`), else the field's own default, else the struct's `Default` (built once,
+/// and only when some field falls back on it).
+fn load_body(input: &Input<'_>, read: impl Fn(&Field<'_>) -> TokenStream) -> TokenStream {
     let Some(first) = input.fields.iter().find(|f| f.attrs.default.is_none()) else {
         let init = input.fields.iter().map(|field| {
             let ident = field.ident;

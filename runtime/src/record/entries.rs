@@ -1,26 +1,45 @@
 //! A record's JSON object, indexed in place: the text it arrived as, the position of
 //! each key and value in it, and the keys this request set or removed on top.
 //!
-//! Loading a record is one scan that finds where each top-level key and value starts
-//! and ends, allocating nothing per key; a view then decodes its fields straight from
-//! the slices (which is where values are validated), and saving copies every
+//! Splitting a record is one scan that finds where each top-level key and value
+//! starts and ends, allocating nothing per key; a view then decodes its fields straight
+//! from the slices (which is where values are validated), and saving copies every
 //! untouched key's text verbatim. The scan only has to split the object: the text it
 //! is given has been verified as signed by us (or came from our store).
+//!
+//! A cookie's record is split at its first lookup, not when it arrives: a request that
+//! only reads has its views decoded straight from the text
+//! ([`Entries::pristine`]), and asks nothing else of the record that the text cannot
+//! answer without a split (is it empty, does it hold `_permanent`).
 
+use std::cell::{Cell, OnceCell};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
-#[derive(Default)]
 pub(crate) struct Entries {
     /// The JSON object as it arrived (empty for a new record).
     text: String,
-    /// Its keys and values, sorted by key, as positions in `text`.
-    base: Vec<Indexed>,
+    /// Its keys and values, sorted by key, as positions in `text`: found at the first
+    /// lookup that needs them.
+    base: OnceCell<Vec<Indexed>>,
+    /// `text` is known to be a JSON object: serde_json read all of it.
+    checked: Cell<bool>,
     /// Keys set (`Some`, valid JSON text) or removed (`None`) since, which take
     /// precedence over `base`. `text` and `base` never change: they are what was loaded.
     owned: BTreeMap<String, Option<Box<str>>>,
+}
+
+impl Default for Entries {
+    fn default() -> Entries {
+        Entries {
+            text: String::new(),
+            base: OnceCell::from(Vec::new()),
+            checked: Cell::new(true),
+            owned: BTreeMap::new(),
+        }
+    }
 }
 
 struct Indexed {
@@ -53,28 +72,50 @@ enum Key {
 impl Entries {
     /// Indexes a JSON object.
     pub(crate) fn parse(text: String) -> Result<Entries, SplitError> {
-        let mut base = split_object(&text)?;
-        let key = |i: &Indexed| i.key(&text).to_owned();
-        let bytes = text.as_bytes();
-        if !base
-            .windows(2)
-            .all(|w| w[0].cmp_key(bytes, &w[1]) == Ordering::Less)
-        {
-            // Not written by us: sort, and of repeated keys keep the last, as serde does.
-            base.sort_by_cached_key(key);
-            let mut deduped: Vec<Indexed> = Vec::with_capacity(base.len());
-            for entry in base {
-                match deduped.last_mut() {
-                    Some(last) if last.key(&text) == entry.key(&text) => *last = entry,
-                    _ => deduped.push(entry),
-                }
-            }
-            base = deduped;
-        }
+        let base = index(&text)?;
         Ok(Entries {
             text,
-            base,
+            base: OnceCell::from(base),
+            checked: Cell::new(false),
             owned: BTreeMap::new(),
+        })
+    }
+
+    /// A JSON object, to be indexed at its first lookup. Text that turns out not to
+    /// be an object (which only a holder of the signing key can send) then reads as
+    /// an empty object, with a warning.
+    pub(crate) fn unsplit(text: String) -> Entries {
+        Entries {
+            text,
+            base: OnceCell::new(),
+            checked: Cell::new(false),
+            owned: BTreeMap::new(),
+        }
+    }
+
+    /// The text, while it is all there is: nothing was set or removed since it
+    /// arrived. A view can decode straight from it.
+    pub(crate) fn pristine(&self) -> Option<&str> {
+        (self.owned.is_empty() && !self.text.is_empty()).then_some(&*self.text)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_split(&self) -> bool {
+        self.base.get().is_some()
+    }
+
+    /// Notes that serde_json read all of the text as a JSON object.
+    pub(crate) fn checked(&self) {
+        self.checked.set(true);
+    }
+
+    /// The keys and values of the text, indexed now if they were not yet.
+    fn base(&self) -> &[Indexed] {
+        self.base.get_or_init(|| {
+            index(&self.text).unwrap_or_else(|e| {
+                log::warn!(target: "rocket_keepsake", "the session record is {e}; reading it as empty");
+                Vec::new()
+            })
         })
     }
 
@@ -118,7 +159,8 @@ impl Entries {
         text.push('}');
         Entries {
             text,
-            base,
+            base: OnceCell::from(base),
+            checked: Cell::new(false),
             owned: BTreeMap::new(),
         }
     }
@@ -142,16 +184,19 @@ impl Entries {
     /// The JSON text `key`'s value had when loaded, whatever was set since.
     pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
         let (bytes, key) = (self.text.as_bytes(), key.as_bytes());
+        if self.base.get().is_none() && lacks(bytes, key) {
+            return None;
+        }
+        let base = self.base();
         let key_tag = tag(key);
-        let i = self
-            .base
+        let i = base
             .binary_search_by(|e| {
                 e.tag
                     .cmp(&key_tag)
                     .then_with(|| e.key_bytes(bytes).cmp(key))
             })
             .ok()?;
-        self.text.get(self.base[i].value.clone())
+        self.text.get(base[i].value.clone())
     }
 
     /// Sets `key` to `value`, which must be valid JSON text.
@@ -176,7 +221,7 @@ impl Entries {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         let text = &*self.text;
         let mut base = self
-            .base
+            .base()
             .iter()
             .map(move |e| (e.key(text), &text[e.value.clone()]))
             .peekable();
@@ -201,6 +246,11 @@ impl Entries {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
+        if self.base.get().is_none() && self.checked.get() && self.owned.is_empty() {
+            // An object, as serde_json read it: empty when `}` follows `{`.
+            let inside = self.text.trim_start().strip_prefix('{');
+            return inside.is_some_and(|rest| rest.trim_start().starts_with('}'));
+        }
         self.iter().next().is_none()
     }
 
@@ -256,6 +306,35 @@ impl Indexed {
             Key::Owned(key) => key.as_bytes(),
         }
     }
+}
+
+/// Whether `text` certainly holds no key `key`: its bytes appear nowhere in it, and
+/// no escape could spell it otherwise.
+fn lacks(text: &[u8], key: &[u8]) -> bool {
+    memchr::memchr(b'\\', text).is_none() && memchr::memmem::find(text, key).is_none()
+}
+
+/// The keys and values of the JSON object `text`, sorted by key, repeated keys
+/// keeping the last.
+fn index(text: &str) -> Result<Vec<Indexed>, SplitError> {
+    let mut base = split_object(text)?;
+    let bytes = text.as_bytes();
+    if !base
+        .windows(2)
+        .all(|w| w[0].cmp_key(bytes, &w[1]) == Ordering::Less)
+    {
+        // Not written by us: sort, and of repeated keys keep the last, as serde does.
+        base.sort_by_cached_key(|i| i.key(text).to_owned());
+        let mut deduped: Vec<Indexed> = Vec::with_capacity(base.len());
+        for entry in base {
+            match deduped.last_mut() {
+                Some(last) if last.key(text) == entry.key(text) => *last = entry,
+                _ => deduped.push(entry),
+            }
+        }
+        base = deduped;
+    }
+    Ok(base)
 }
 
 /// Why a text is not a JSON object.

@@ -178,6 +178,40 @@ impl Record {
         })
     }
 
+    /// The record in a verified cookie payload, as [`Record::from_json`] but split into
+    /// keys only when a lookup needs it: a request that only reads decodes its views
+    /// straight from the text. A payload that is not a JSON object (which only a
+    /// holder of the signing key can make) then reads as an empty record.
+    pub(crate) fn from_cookie_json(
+        payload: Vec<u8>,
+        created: u64,
+        rotated: bool,
+    ) -> Result<Record, BadPayload> {
+        let text = String::from_utf8(payload)?;
+        Ok(Record {
+            entries: Entries::unsplit(text),
+            lifecycle: Lifecycle::Loaded { id: None, rotated },
+            ..Record::new(created)
+        })
+    }
+
+    /// The record as one JSON object's text, while nothing was set or removed since
+    /// it was loaded: a view can decode straight from it.
+    pub(crate) fn pristine_json(&self) -> Option<&str> {
+        self.entries.pristine()
+    }
+
+    /// Whether the record was split into keys.
+    #[cfg(test)]
+    pub(crate) fn is_split(&self) -> bool {
+        self.entries.is_split()
+    }
+
+    /// Notes that serde_json read all of [`Record::pristine_json`] as a JSON object.
+    pub(crate) fn checked(&self) {
+        self.entries.checked();
+    }
+
     /// The record a server-side store holds under `id`.
     pub(crate) fn from_fields(
         id: SessionId,
