@@ -225,7 +225,7 @@ mod tests {
     use super::*;
     use crate::codec::{Purpose, Signed};
     use crate::config::Secret;
-    use crate::store::Fields;
+    use crate::store::{Fields, Loaded};
 
     const NOW: u64 = 1_700_000_000;
 
@@ -242,7 +242,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Record::from_fields(id.clone(), fields, NOW - 100, false)
+        Record::from_store(id.clone(), Loaded::Fields(fields), NOW - 100, false)
     }
 
     /// The plan's kind and its main facts, for a table of cases.

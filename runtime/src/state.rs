@@ -146,9 +146,9 @@ impl Shared {
         let Some(id) = SessionId::from_verified(opened.payload) else {
             return Ok(fresh(now, &"cookie holds no session id"));
         };
-        let unreadable = match store.load(&id).await {
-            Ok(Some(fields)) => {
-                let record = Record::from_fields(id.clone(), fields, created, rotated);
+        let unreadable = match store.load_record(&id).await {
+            Ok(Some(loaded)) => {
+                let record = Record::from_store(id.clone(), loaded, created, rotated);
                 return Ok(within_lifetime(record));
             }
             Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),

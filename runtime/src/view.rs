@@ -240,15 +240,12 @@ pub(crate) fn encode_fields<T: SessionView>(
     }
 }
 
-/// Reads the JSON object `text` into `slots`: the keys of view `T` into their fields,
-/// every other key skipped (and validated). With the fields (by index) that were read;
+/// Reads the JSON object `text` into `slots`: a view's keys into their fields, every
+/// other key skipped (and validated). With the fields (by index) that were read;
 /// `None` if any part of it fails. What a derived [`SessionView::load_text`] calls.
 #[doc(hidden)]
-pub fn decode_text<T: SessionView, S: for<'de> Slots<'de>>(
-    text: &str,
-    slots: S,
-) -> Option<(S, u64)> {
-    text::decode::<T, S>(text, slots)
+pub fn decode_text<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, u64)> {
+    text::decode(text, slots)
 }
 
 /// A loaded view, and what its fields were before the handler could change them.
@@ -434,7 +431,7 @@ mod tests {
         }
 
         fn load_text(text: &str) -> Option<(Self, u64)> {
-            let (slots, read) = decode_text::<Self, _>(text, ViewSlots::default())?;
+            let (slots, read) = decode_text(text, ViewSlots::default())?;
             let mut view = View::default();
             if let Some(n) = slots.n {
                 view.n = n;
@@ -453,6 +450,14 @@ mod tests {
     }
 
     impl<'de> Slots<'de> for ViewSlots {
+        fn index(key: &str) -> Option<usize> {
+            match key {
+                "n" => Some(0),
+                "list" => Some(1),
+                _ => None,
+            }
+        }
+
         fn decode<A: serde::de::MapAccess<'de>>(
             &mut self,
             index: usize,

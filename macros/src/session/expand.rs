@@ -55,6 +55,8 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     });
     let slot_idents: Vec<&Ident> = input.stored().map(|f| f.ident).collect();
     let slot_types = input.stored().map(|f| f.ty);
+    let slot_keys = input.stored().map(|f| f.key().0);
+    let slot_positions = 0..input.stored().count();
     let decode_arms = input.stored().enumerate().map(|(i, field)| {
         let (ident, ty, marker) = (field.ident, field.ty, marker(field.ident));
         let next = quote_spanned!(ty.span()=> ::rocket_keepsake::__private::next_field::<__keepsake_field::#marker, __A>(__keepsake_map)?);
@@ -83,6 +85,13 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
 
             #[automatically_derived]
             impl<'de> ::rocket_keepsake::__private::Slots<'de> for __KeepsakeSlots {
+                fn index(__keepsake_key: &str) -> ::core::option::Option<usize> {
+                    match __keepsake_key {
+                        #(#slot_keys => ::core::option::Option::Some(#slot_positions),)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+
                 fn decode<__A: ::rocket_keepsake::__private::serde::de::MapAccess<'de>>(
                     &mut self,
                     __keepsake_index: usize,
@@ -111,7 +120,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                         #(#slot_idents: ::core::option::Option::None,)*
                     };
                     let (__keepsake_slots, __keepsake_read) =
-                        ::rocket_keepsake::__private::decode_text::<Self, _>(__keepsake_text, __keepsake_empty)?;
+                        ::rocket_keepsake::__private::decode_text(__keepsake_text, __keepsake_empty)?;
                     ::core::option::Option::Some(({ #load_text }, __keepsake_read))
                 }
 

@@ -308,10 +308,19 @@ impl Indexed {
     }
 }
 
-/// Whether `text` certainly holds no key `key`: its bytes appear nowhere in it, and
-/// no escape could spell it otherwise.
+/// Whether `text` certainly holds no key `key`: it has no `"key"` anywhere, and no
+/// escape that could spell the key otherwise.
 fn lacks(text: &[u8], key: &[u8]) -> bool {
-    memchr::memchr(b'\\', text).is_none() && memchr::memmem::find(text, key).is_none()
+    let Some(&first) = key.first() else {
+        return false;
+    };
+    let quoted_at = |i: usize| {
+        i > 0
+            && text[i - 1] == b'"'
+            && text[i..].starts_with(key)
+            && text.get(i + key.len()) == Some(&b'"')
+    };
+    memchr::memchr(b'\\', text).is_none() && !memchr::memchr_iter(first, text).any(quoted_at)
 }
 
 /// The keys and values of the JSON object `text`, sorted by key, repeated keys

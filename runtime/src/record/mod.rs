@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use self::entries::Entries;
 use crate::error::SaveError;
-use crate::store::{Changes, Fields, SessionId};
+use crate::store::{Changes, Loaded, SessionId};
 
 /// Reserved key holding `true` while the session is permanent (Flask's `_permanent`).
 pub(crate) const PERMANENT_KEY: &str = "_permanent";
@@ -212,15 +212,14 @@ impl Record {
         self.entries.checked();
     }
 
-    /// The record a server-side store holds under `id`.
-    pub(crate) fn from_fields(
-        id: SessionId,
-        fields: Fields,
-        created: u64,
-        rotated: bool,
-    ) -> Record {
+    /// The record a server-side store holds under `id`, as it handed it over.
+    pub(crate) fn from_store(id: SessionId, loaded: Loaded, created: u64, rotated: bool) -> Record {
+        let entries = match loaded {
+            Loaded::Fields(fields) => Entries::from_fields(fields),
+            Loaded::Object(text) => Entries::unsplit(text),
+        };
         Record {
-            entries: Entries::from_fields(fields),
+            entries,
             lifecycle: Lifecycle::Loaded {
                 id: Some(id),
                 rotated,
@@ -561,7 +560,8 @@ mod tests {
     #[test]
     fn the_lifecycle_moves_forward_only() {
         let id = id();
-        let stored = || Record::from_fields(id.clone(), Fields::new(), 0, false);
+        let stored =
+            || Record::from_store(id.clone(), Loaded::Fields(Default::default()), 0, false);
         let mut record = stored();
         assert!(!record.is_new());
         record.renew();

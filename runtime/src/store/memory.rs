@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError};
 
 /// Records in this process's memory: for one process, for development and for tests.
 /// Sessions are lost on restart and not shared between processes.
@@ -53,6 +53,9 @@ struct Inner {
 #[derive(Debug)]
 struct Stored {
     fields: Fields,
+    /// The fields as one JSON object's text, keys in order: what a load hands out,
+    /// written once per save rather than once per request.
+    object: String,
     expires: Instant,
     indexed: Vec<(String, String)>,
 }
@@ -206,6 +209,16 @@ impl Inner {
     }
 }
 
+/// `fields` as one JSON object's text, keys in order (so that a split finds them sorted).
+fn object_of(fields: &Fields) -> String {
+    let mut sorted: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    sorted.sort_unstable_by_key(|&(key, _)| key);
+    super::json_object(sorted)
+}
+
 #[rocket::async_trait]
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
@@ -213,6 +226,13 @@ impl SessionStore for MemoryStore {
             .lock()
             .live(id, Instant::now())
             .map(|r| r.fields.clone()))
+    }
+
+    async fn load_record(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        Ok(self
+            .lock()
+            .live(id, Instant::now())
+            .map(|r| Loaded::Object(r.object.clone())))
     }
 
     async fn save(
@@ -234,6 +254,7 @@ impl SessionStore for MemoryStore {
         }
         let record = inner.records.entry(id.clone()).or_insert(Stored {
             fields: Fields::new(),
+            object: String::new(),
             expires,
             indexed: Vec::new(),
         });
@@ -241,6 +262,7 @@ impl SessionStore for MemoryStore {
         for key in &changes.removed {
             record.fields.remove(key);
         }
+        record.object = object_of(&record.fields);
         record.expires = expires;
         if record.fields.is_empty() {
             inner.remove(id);
@@ -337,6 +359,39 @@ mod tests {
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    #[rocket::async_test]
+    async fn a_record_is_handed_out_as_the_object_of_its_fields() {
+        let store = MemoryStore::new();
+        let id = id();
+        store.save(&id, &create("zeta", "[1]"), HOUR).await.unwrap();
+        let changes = Changes {
+            create: false,
+            set: vec![
+                ("q\"uote".into(), "\"x\"".into()),
+                ("a".into(), "{}".into()),
+            ],
+            removed: vec!["zeta".into()],
+            index: vec![],
+        };
+        store.save(&id, &changes, HOUR).await.unwrap();
+        let Some(Loaded::Object(text)) = store.load_record(&id).await.unwrap() else {
+            panic!("not an object");
+        };
+        assert_eq!(text, r#"{"a":{},"q\"uote":"x"}"#, "keys in order, escaped");
+        let fields = store.load(&id).await.unwrap().unwrap();
+        let parsed: std::collections::HashMap<String, serde_json::Value> =
+            serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed.len(), fields.len());
+        for (key, value) in &fields {
+            assert_eq!(
+                parsed[key],
+                serde_json::from_str::<serde_json::Value>(value).unwrap()
+            );
+        }
+        store.delete(&id).await.unwrap();
+        assert_eq!(store.load_record(&id).await.unwrap(), None);
+    }
 
     #[rocket::async_test]
     async fn per_key_merge_and_no_resurrection() {

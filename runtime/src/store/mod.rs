@@ -52,25 +52,37 @@ pub type Fields = HashMap<String, String>;
 
 /// Fields (keys with JSON text values) as one JSON object's text, for the stores
 /// that keep a record as one value.
-#[cfg(any(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "sqlite",
-    feature = "memcached"
-))]
 pub(crate) fn json_object<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::from("{");
     for (i, (key, value)) in fields.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        // A `String` always serializes.
-        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            // A `String` always serializes.
+            out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        } else {
+            out.push('"');
+            out.push_str(key);
+            out.push('"');
+        }
         out.push(':');
         out.push_str(value);
     }
     out.push('}');
     out
+}
+
+/// A record as [`SessionStore::load_record`] hands it to the fairing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// Each key with its value as JSON text, as [`SessionStore::load`] returns them.
+    Fields(Fields),
+    /// The whole record as the text of one JSON object, keys to values, as a store
+    /// that keeps it so holds it: no need to split it into fields first. Text that
+    /// is not a JSON object reads as an empty session (with a warning), so return
+    /// this only for text the store wrote itself.
+    Object(String),
 }
 
 /// A stored JSON object as the record's fields; anything else is an unreadable record.
@@ -285,6 +297,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The record stored under `id`, or `None` if there is none (never stored,
     /// expired, deleted or renamed).
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError>;
+
+    /// The record stored under `id`, as [`load`](SessionStore::load) finds it, in the
+    /// form the store keeps it: what the fairing calls. The default returns
+    /// [`Loaded::Fields`] of `load`; a store that keeps each record as one JSON
+    /// object's text, written by itself, can return [`Loaded::Object`] and save the
+    /// request splitting the text into fields and joining them again.
+    async fn load_record(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.load(id).await?.map(Loaded::Fields))
+    }
 
     /// Applies `changes` to the record under `id` and sets its time to live to `ttl`,
     /// in one atomic step. A record left with no fields is deleted. Without
