@@ -113,7 +113,7 @@ pub mod __private {
     pub use crate::flash::{FlashCategory, UnknownCategory};
     pub use crate::view::{
         decode_text, next_field, skip_value, struct_default, DefaultFor, FieldEncoder, FieldReader,
-        Sealed, SessionView, Slots, StoredAs, StoredField,
+        Sealed, SessionView, Slots, StoredAs, StoredField, TextRead,
     };
     pub use serde;
     pub use std::format;

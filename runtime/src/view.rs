@@ -4,7 +4,7 @@ mod text;
 
 use serde::{de::DeserializeOwned, Deserializer, Serialize};
 
-pub use self::text::{next_field, skip_value, Slots};
+pub use self::text::{next_field, skip_value, Slots, TextRead};
 use crate::error::SaveError;
 use crate::record::Record;
 
@@ -119,10 +119,10 @@ pub trait SessionView: Sealed + Send + Sized + 'static {
     fn load(reader: &mut FieldReader<'_>) -> Self;
 
     /// Builds the view straight from the record's JSON object `text`, in one pass
-    /// (with [`decode_text`]), and says which fields (by index) it read; `None` when
-    /// any part of the text does not decode, and [`SessionView::load`] must.
+    /// (with [`decode_text`]), with what the pass found; `None` when any part of the
+    /// text does not decode, and [`SessionView::load`] must.
     #[doc(hidden)]
-    fn load_text(text: &str) -> Option<(Self, u64)> {
+    fn load_text(text: &str) -> Option<(Self, TextRead)> {
         let _ = text;
         None
     }
@@ -241,10 +241,10 @@ pub(crate) fn encode_fields<T: SessionView>(
 }
 
 /// Reads the JSON object `text` into `slots`: a view's keys into their fields, every
-/// other key skipped (and validated). With the fields (by index) that were read;
-/// `None` if any part of it fails. What a derived [`SessionView::load_text`] calls.
+/// other key skipped (and validated); `None` if any part of it fails. What a derived
+/// [`SessionView::load_text`] calls.
 #[doc(hidden)]
-pub fn decode_text<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, u64)> {
+pub fn decode_text<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, TextRead)> {
     text::decode(text, slots)
 }
 
@@ -261,9 +261,10 @@ pub(crate) struct Tracked<T> {
 
 impl<T: SessionView> Tracked<T> {
     pub(crate) fn load(record: &Record) -> Tracked<T> {
-        if let Some((value, loaded)) = record.pristine_json().and_then(T::load_text) {
+        if let Some((value, read)) = record.pristine_json().and_then(T::load_text) {
             // Every key read came from the loaded text, and serde_json read all of it.
-            record.checked();
+            let loaded = read.fields;
+            record.checked(read.keys);
             return Tracked {
                 value,
                 loaded,
@@ -430,7 +431,7 @@ mod tests {
             encoder.field::<List>(&self.list);
         }
 
-        fn load_text(text: &str) -> Option<(Self, u64)> {
+        fn load_text(text: &str) -> Option<(Self, TextRead)> {
             let (slots, read) = decode_text(text, ViewSlots::default())?;
             let mut view = View::default();
             if let Some(n) = slots.n {
@@ -484,24 +485,44 @@ mod tests {
     }
 
     #[test]
-    fn a_read_decodes_straight_from_the_text_and_splits_nothing() {
-        let rec = Record::from_cookie_json(
-            br#"{"_x":[1,{"a":"}"}],"list":["a"],"n":3}"#.to_vec(),
-            0,
-            false,
-        )
-        .unwrap();
+    fn a_read_decodes_straight_from_the_text_and_scans_nothing() {
+        let text = br#"{"_x":[1,{"a":"}"}],"list":["a"],"n":3}"#;
+        let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
+        assert!(!rec.is_permanent() && rec.lifetime().is_none());
+        assert_eq!(rec.indexed(), None, "what a load asks needs no index");
         let view = Tracked::<View>::load(&rec);
         assert_eq!(
             (view.get().n, &view.get().list[..]),
             (3, &["a".to_owned()][..])
         );
         assert_eq!(view.loaded, 0b11);
-        assert!(!rec.is_split(), "a read needs no split");
-        assert!(!rec.is_empty() && !rec.is_permanent() && rec.lifetime().is_none());
-        assert!(!rec.is_split(), "nor do the questions a response asks");
-        assert_eq!(rec.get("_x"), Some(r#"[1,{"a":"}"}]"#), "a lookup splits");
-        assert!(rec.is_split());
+        assert!(!rec.is_empty() && !rec.is_permanent());
+        assert_eq!(rec.indexed(), None, "nor a read, nor what a response asks");
+        assert_eq!(rec.get("_x"), Some(r#"[1,{"a":"}"}]"#));
+        assert_eq!(
+            rec.indexed(),
+            Some(false),
+            "indexed by the keys the pass placed"
+        );
+        // An escaped key: the pass cannot say where it is, and a lookup scans.
+        let text = br#"{"\u005fx":1,"n":3}"#;
+        let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
+        assert_eq!(Tracked::<View>::load(&rec).get().n, 3);
+        assert_eq!(rec.indexed(), None);
+        assert_eq!(rec.get("_x"), Some("1"));
+        assert_eq!(rec.indexed(), Some(true));
+    }
+
+    #[test]
+    fn the_pass_places_the_values_between_the_keys_it_read() {
+        let text = " { \"n\" : 3 ,\n \"_x\":[1, \"a,}\"] , \"list\":[] } ";
+        let rec = Record::from_cookie_json(text.as_bytes().to_vec(), 0, false).unwrap();
+        let view = Tracked::<View>::load(&rec);
+        assert_eq!(view.get().n, 3);
+        assert_eq!(rec.loaded("_x"), Some(r#"[1, "a,}"]"#));
+        assert_eq!(rec.indexed(), Some(false), "indexed without a scan");
+        assert_eq!(rec.loaded("list"), Some("[]"));
+        assert_eq!(rec.to_json(), br#"{"_x":[1, "a,}"],"list":[],"n":3}"#);
     }
 
     #[test]
@@ -549,20 +570,28 @@ mod tests {
                 (proptest::sample::select(&["n", "list", "other", "\\u006e", "l\\u0069st"][..]), json_value()),
                 0..5,
             ),
+            space in proptest::sample::select(&["", " ", "\n  "][..]),
         ) {
             let body: Vec<String> = entries
                 .iter()
-                .map(|(key, value)| format!(r#""{key}":{value}"#))
+                .map(|(key, value)| format!(r#"{space}"{key}"{space}:{space}{value}{space}"#))
                 .collect();
-            let text = format!("{{{}}}", body.join(","));
+            let text = format!("{space}{{{}}}{space}", body.join(","));
             let by_field = load_by_field(&record(&text));
             if let Some((view, read)) = View::load_text(&text) {
-                proptest::prop_assert_eq!((view.n, view.list, read), by_field.clone(), "{}", text);
+                proptest::prop_assert_eq!((view.n, view.list, read.fields), by_field.clone(), "{}", text);
             }
             let rec = Record::from_cookie_json(text.clone().into_bytes(), 0, false).unwrap();
             let tracked = Tracked::<View>::load(&rec);
             let loaded = (tracked.get().n, tracked.get().list.clone(), tracked.loaded);
             proptest::prop_assert_eq!(loaded, by_field, "{}", text);
+            // However it was indexed (by the keys the pass placed, or by a scan), the
+            // record holds what a scan of the text finds.
+            let scanned = record(&text);
+            for key in ["n", "list", "other"] {
+                proptest::prop_assert_eq!(rec.loaded(key), scanned.loaded(key), "{} in {}", key, text);
+            }
+            proptest::prop_assert_eq!(rec.to_json(), scanned.to_json());
         }
     }
 

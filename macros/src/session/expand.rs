@@ -115,7 +115,9 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     #load
                 }
 
-                fn load_text(__keepsake_text: &str) -> ::core::option::Option<(Self, u64)> {
+                fn load_text(
+                    __keepsake_text: &str,
+                ) -> ::core::option::Option<(Self, ::rocket_keepsake::__private::TextRead)> {
                     let __keepsake_empty = __KeepsakeSlots {
                         #(#slot_idents: ::core::option::Option::None,)*
                     };

@@ -26,6 +26,12 @@ pub(crate) struct Entries {
     base: OnceCell<Vec<Indexed>>,
     /// `text` is known to be a JSON object: serde_json read all of it.
     checked: Cell<bool>,
+    /// Where serde_json found the keys of `text` (without their quotes, in order),
+    /// if it could say: the values lie between them, so `base` needs no scan.
+    placed: Cell<Option<Vec<Range<usize>>>>,
+    /// Whether `base` was found by a scan.
+    #[cfg(test)]
+    scanned: Cell<bool>,
     /// Keys set (`Some`, valid JSON text) or removed (`None`) since, which take
     /// precedence over `base`. `text` and `base` never change: they are what was loaded.
     owned: BTreeMap<String, Option<Box<str>>>,
@@ -37,6 +43,9 @@ impl Default for Entries {
             text: String::new(),
             base: OnceCell::from(Vec::new()),
             checked: Cell::new(true),
+            placed: Cell::new(None),
+            #[cfg(test)]
+            scanned: Cell::new(false),
             owned: BTreeMap::new(),
         }
     }
@@ -77,6 +86,9 @@ impl Entries {
             text,
             base: OnceCell::from(base),
             checked: Cell::new(false),
+            placed: Cell::new(None),
+            #[cfg(test)]
+            scanned: Cell::new(false),
             owned: BTreeMap::new(),
         })
     }
@@ -89,6 +101,9 @@ impl Entries {
             text,
             base: OnceCell::new(),
             checked: Cell::new(false),
+            placed: Cell::new(None),
+            #[cfg(test)]
+            scanned: Cell::new(false),
             owned: BTreeMap::new(),
         }
     }
@@ -99,19 +114,29 @@ impl Entries {
         (self.owned.is_empty() && !self.text.is_empty()).then_some(&*self.text)
     }
 
+    /// Whether the text was indexed, and how: `Some(true)` by a scan.
     #[cfg(test)]
-    pub(crate) fn is_split(&self) -> bool {
-        self.base.get().is_some()
+    pub(crate) fn indexed(&self) -> Option<bool> {
+        self.base.get().map(|_| self.scanned.get())
     }
 
-    /// Notes that serde_json read all of the text as a JSON object.
-    pub(crate) fn checked(&self) {
+    /// Notes that serde_json read all of the text as a JSON object, and where its
+    /// keys are (without their quotes, in order), if it knows: the values lie between
+    /// them, so the text is indexed without a scan.
+    pub(crate) fn checked(&self, keys: Option<Vec<Range<usize>>>) {
         self.checked.set(true);
+        self.placed.set(keys);
     }
 
     /// The keys and values of the text, indexed now if they were not yet.
     fn base(&self) -> &[Indexed] {
         self.base.get_or_init(|| {
+            let placed = self.placed.take();
+            if let Some(base) = placed.and_then(|keys| index_between(&self.text, &keys)) {
+                return base;
+            }
+            #[cfg(test)]
+            self.scanned.set(true);
             index(&self.text).unwrap_or_else(|e| {
                 log::warn!(target: "rocket_keepsake", "the session record is {e}; reading it as empty");
                 Vec::new()
@@ -161,6 +186,9 @@ impl Entries {
             text,
             base: OnceCell::from(base),
             checked: Cell::new(false),
+            placed: Cell::new(None),
+            #[cfg(test)]
+            scanned: Cell::new(false),
             owned: BTreeMap::new(),
         }
     }
@@ -326,7 +354,62 @@ fn lacks(text: &[u8], key: &[u8]) -> bool {
 /// The keys and values of the JSON object `text`, sorted by key, repeated keys
 /// keeping the last.
 fn index(text: &str) -> Result<Vec<Indexed>, SplitError> {
-    let mut base = split_object(text)?;
+    Ok(ordered(text, split_object(text)?))
+}
+
+/// The entries of `text`, a valid JSON object whose keys are at `keys` (without their
+/// quotes, in order): each value is what lies between its key's `:` and the `,` before
+/// the next key (or the object's closing `}`), whitespace aside. `None` if the text
+/// is not laid out so (it then is split by a scan).
+fn index_between(text: &str, keys: &[Range<usize>]) -> Option<Vec<Indexed>> {
+    let bytes = text.as_bytes();
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    // The first byte of `bytes[from..to]` that is not whitespace, from the front or
+    // the back.
+    let first = |from: usize, to: usize| {
+        let part = bytes.get(from..to)?;
+        part.iter().position(|b| !is_ws(b)).map(|i| from + i)
+    };
+    let last = |from: usize, to: usize| {
+        let part = bytes.get(from..to)?;
+        part.iter().rposition(|b| !is_ws(b)).map(|i| from + i)
+    };
+    let end = text.trim_end().len();
+    let mut base = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        // Quotes around the key (so its ends are character boundaries), then `:`.
+        if key.start == 0
+            || bytes.get(key.start - 1) != Some(&b'"')
+            || bytes.get(key.end) != Some(&b'"')
+        {
+            return None;
+        }
+        let colon = first(key.end + 1, end)?;
+        if bytes[colon] != b':' {
+            return None;
+        }
+        let start = first(colon + 1, end)?;
+        // Before the next key's opening quote, or past the object's end: `,` or `}`.
+        let (limit, separator) = match keys.get(i + 1) {
+            Some(next) => (next.start.checked_sub(1)?, b','),
+            None => (end, b'}'),
+        };
+        let at = last(start, limit)?;
+        if bytes[at] != separator {
+            return None;
+        }
+        let value_end = last(start, at)? + 1;
+        base.push(Indexed {
+            tag: tag(&bytes[key.clone()]),
+            key: Key::InText(key.clone()),
+            value: start..value_end,
+        });
+    }
+    Some(ordered(text, base))
+}
+
+/// `base` sorted by key, repeated keys keeping the last, as serde does.
+fn ordered(text: &str, mut base: Vec<Indexed>) -> Vec<Indexed> {
     let bytes = text.as_bytes();
     if !base
         .windows(2)
@@ -343,7 +426,7 @@ fn index(text: &str) -> Result<Vec<Indexed>, SplitError> {
         }
         base = deduped;
     }
-    Ok(base)
+    base
 }
 
 /// Why a text is not a JSON object.

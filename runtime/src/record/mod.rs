@@ -201,15 +201,16 @@ impl Record {
         self.entries.pristine()
     }
 
-    /// Whether the record was split into keys.
+    /// Whether the record was indexed into keys, and how: `Some(true)` by a scan.
     #[cfg(test)]
-    pub(crate) fn is_split(&self) -> bool {
-        self.entries.is_split()
+    pub(crate) fn indexed(&self) -> Option<bool> {
+        self.entries.indexed()
     }
 
-    /// Notes that serde_json read all of [`Record::pristine_json`] as a JSON object.
-    pub(crate) fn checked(&self) {
-        self.entries.checked();
+    /// Notes that serde_json read all of [`Record::pristine_json`] as a JSON object,
+    /// and where its keys are in it, if it knows.
+    pub(crate) fn checked(&self, keys: Option<Vec<std::ops::Range<usize>>>) {
+        self.entries.checked(keys);
     }
 
     /// The record a server-side store holds under `id`, as it handed it over.

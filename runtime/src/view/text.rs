@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
@@ -42,12 +43,26 @@ pub fn skip_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
     map.next_value::<IgnoredAny>().map(drop)
 }
 
+/// What a pass over the record's text found, besides the fields.
+#[doc(hidden)]
+pub struct TextRead {
+    /// The fields (by index) that were read.
+    pub(crate) fields: u64,
+    /// Where each key of the object is in the text (without its quotes), in order;
+    /// `None` when some key was escaped, and serde_json could not lend it in place.
+    pub(crate) keys: Option<Vec<Range<usize>>>,
+}
+
 /// Reads the JSON object `text` into `slots`: the view's keys into their fields, every
-/// other key skipped (and validated). With the fields (by index) that were read; `None`
-/// if any part of it fails.
-pub(super) fn decode<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, u64)> {
+/// other key skipped (and validated). `None` if any part of it fails.
+pub(super) fn decode<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, TextRead)> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let read = de.deserialize_map(Object(slots)).ok()?;
+    let object = Object {
+        slots,
+        text,
+        keys: Some(Vec::with_capacity(8)),
+    };
+    let read = de.deserialize_map(object).ok()?;
     de.end().ok()?;
     Some(read)
 }
@@ -64,36 +79,58 @@ impl<'de, F: StoredField> DeserializeSeed<'de> for FieldSeed<F> {
 }
 
 /// The object's visitor: each key's position among the view's keys, then its value.
-struct Object<S>(S);
+struct Object<'t, S> {
+    slots: S,
+    /// The text being read, to place the keys serde_json lends from it.
+    text: &'t str,
+    keys: Option<Vec<Range<usize>>>,
+}
 
-impl<'de, S: Slots<'de>> Visitor<'de> for Object<S> {
-    type Value = (S, u64);
+impl<'de, S: Slots<'de>> Visitor<'de> for Object<'de, S> {
+    type Value = (S, TextRead);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a session record (a JSON object)")
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(S, u64), A::Error> {
-        let mut read = 0u64;
-        while let Some(index) = map.next_key_seed(KeyIndex::<S>(PhantomData))? {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(S, TextRead), A::Error> {
+        let mut fields = 0u64;
+        loop {
+            let seed = KeyIndex {
+                text: self.text,
+                keys: &mut self.keys,
+                slots: PhantomData::<fn() -> S>,
+            };
+            let Some(index) = map.next_key_seed(seed)? else {
+                break;
+            };
             match index {
                 Some(index) => {
-                    self.0.decode(index, &mut map)?;
+                    self.slots.decode(index, &mut map)?;
                     if index < 64 {
-                        read |= 1 << index;
+                        fields |= 1 << index;
                     }
                 }
                 None => skip_value(&mut map)?,
             }
         }
-        Ok((self.0, read))
+        let read = TextRead {
+            fields,
+            keys: self.keys,
+        };
+        Ok((self.slots, read))
     }
 }
 
-/// Reads a key as its position among a view's keys, if it is one of them.
-struct KeyIndex<S>(PhantomData<fn() -> S>);
+/// Reads a key as its position among a view's keys, if it is one of them, noting
+/// where it is in the text.
+struct KeyIndex<'t, 'k, S> {
+    text: &'t str,
+    keys: &'k mut Option<Vec<Range<usize>>>,
+    slots: PhantomData<fn() -> S>,
+}
 
-impl<'de, S: Slots<'de>> DeserializeSeed<'de> for KeyIndex<S> {
+impl<'de, S: Slots<'de>> DeserializeSeed<'de> for KeyIndex<'de, '_, S> {
     type Value = Option<usize>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
@@ -101,14 +138,26 @@ impl<'de, S: Slots<'de>> DeserializeSeed<'de> for KeyIndex<S> {
     }
 }
 
-impl<'de, S: Slots<'de>> Visitor<'de> for KeyIndex<S> {
+impl<'de, S: Slots<'de>> Visitor<'de> for KeyIndex<'de, '_, S> {
     type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
 
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Option<usize>, E> {
+        // A key lent from the text: its place is its address's distance from the start
+        // (checked where it is used).
+        if let Some(keys) = self.keys {
+            let start = (key.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+            keys.push(start..start.wrapping_add(key.len()));
+        }
+        Ok(S::index(key))
+    }
+
     fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
+        // Unescaped into a buffer: where it is in the text is not known.
+        *self.keys = None;
         Ok(S::index(key))
     }
 }
