@@ -85,8 +85,11 @@ async fn main() {
     };
     let client = Client::untracked(rocket).await.unwrap();
     // A session cookie to send (`bare` sends one too, though nothing reads it).
-    let seeded = client.get("/seed").dispatch().await;
-    let cookie = seeded
+    // (A response keeps its request, and the request its session state: drop it.)
+    let cookie = client
+        .get("/seed")
+        .dispatch()
+        .await
         .cookies()
         .get("session")
         .map_or_else(|| "x".repeat(340), |c| c.value().to_owned());

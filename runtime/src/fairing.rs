@@ -2,6 +2,7 @@
 //! response's save [`plan`](crate::plan) when it goes out.
 
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use rocket::catcher::Catcher;
@@ -42,6 +43,10 @@ use crate::store::{SessionId, SessionStore, StoreError, StoreErrorKind};
 pub struct Keepsake {
     store: Option<Arc<dyn SessionStore>>,
     clock: Arc<dyn Clock>,
+    /// How many requests hold session state (made by a guard or a `Flash`). While it
+    /// is zero, no response has anything to save, and a route without a session guard
+    /// costs nothing more than checking it.
+    pub(crate) in_flight: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for Keepsake {
@@ -68,6 +73,7 @@ impl Keepsake {
         Keepsake {
             store: None,
             clock: Arc::new(SystemClock),
+            in_flight: Arc::default(),
         }
     }
 
@@ -113,9 +119,15 @@ impl Fairing for Keepsake {
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
         match Shared::from_figment(rocket.figment(), self.store.clone(), self.clock.clone()) {
-            Ok(shared) => Ok(rocket
-                .manage(shared)
-                .mount("/", vec![crate::testing::seed_route()])),
+            Ok(shared) => {
+                let shared = Shared {
+                    in_flight: self.in_flight.clone(),
+                    ..shared
+                };
+                Ok(rocket
+                    .manage(shared)
+                    .mount("/", vec![crate::testing::seed_route()]))
+            }
             Err(e) => {
                 log::error!(target: "rocket_keepsake", "{}", report(&e));
                 Err(rocket)
@@ -124,14 +136,19 @@ impl Fairing for Keepsake {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        let session = RequestSession::of(req);
-        let queued = session.take_queued_flashes();
-        if session.loaded().is_none() && queued.is_empty() {
+        // A request with session state counts while it lives: none counting means this
+        // one has none.
+        if !RequestSession::any(&self.in_flight) {
             return;
         }
         let Some(shared) = req.rocket().state::<Shared>() else {
             return;
         };
+        let session = RequestSession::of(req, shared);
+        let queued = session.take_queued_flashes();
+        if session.loaded().is_none() && queued.is_empty() {
+            return;
+        }
         let record = match RequestSession::load(req).await {
             Ok(record) => record,
             // Logged where it was found.

@@ -12,6 +12,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use crate::error::SessionError;
 use crate::record::{FlashEntry, Record};
 use crate::request::{abort_unless_attached, lock, RequestSession};
+use crate::state::Shared;
 
 /// A type of flash categories: implemented by `#[flash]` on an enum of unit
 /// variants, and not meant to be implemented by hand.
@@ -230,7 +231,11 @@ impl<'r, 'o: 'r, R: Responder<'r, 'o>, C: FlashCategory> Responder<'r, 'o> for F
             .messages
             .into_iter()
             .map(|(c, m)| (c.as_str().to_owned(), m));
-        RequestSession::of(req).queue_flashes(messages);
+        // Without the fairing (which its sentinel stops at launch) there is no one to
+        // add them.
+        if let Some(shared) = req.rocket().state::<Shared>() {
+            RequestSession::of(req, shared).queue_flashes(messages);
+        }
         self.responder.respond_to(req)
     }
 }

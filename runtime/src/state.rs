@@ -2,7 +2,7 @@
 //! record is loaded with it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rocket::figment::{value::Value, Figment};
@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     /// The runtime the instance ignited on, where the blocking test helpers run store
     /// calls (a store's connections belong to it).
     pub(crate) runtime: Option<rocket::tokio::runtime::Handle>,
+    /// How many requests hold session state (the fairing's count, shared).
+    pub(crate) in_flight: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -89,6 +91,7 @@ impl Shared {
             clock,
             warned_insecure: AtomicBool::new(false),
             runtime: rocket::tokio::runtime::Handle::try_current().ok(),
+            in_flight: Arc::default(),
         })
     }
 

@@ -26,9 +26,9 @@ pub(crate) struct Entries {
     base: OnceCell<Vec<Indexed>>,
     /// `text` is known to be a JSON object: serde_json read all of it.
     checked: Cell<bool>,
-    /// Where serde_json found the keys of `text` (without their quotes, in order),
-    /// if it could say: the values lie between them, so `base` needs no scan.
-    placed: Cell<Option<Vec<Range<usize>>>>,
+    /// Where serde_json found the keys of `text`, if it could say: the values lie
+    /// between them, so `base` needs no scan.
+    placed: Cell<Option<KeyPlaces>>,
     /// Whether `base` was found by a scan.
     #[cfg(test)]
     scanned: Cell<bool>,
@@ -123,7 +123,7 @@ impl Entries {
     /// Notes that serde_json read all of the text as a JSON object, and where its
     /// keys are (without their quotes, in order), if it knows: the values lie between
     /// them, so the text is indexed without a scan.
-    pub(crate) fn checked(&self, keys: Option<Vec<Range<usize>>>) {
+    pub(crate) fn checked(&self, keys: Option<KeyPlaces>) {
         self.checked.set(true);
         self.placed.set(keys);
     }
@@ -132,7 +132,7 @@ impl Entries {
     fn base(&self) -> &[Indexed] {
         self.base.get_or_init(|| {
             let placed = self.placed.take();
-            if let Some(base) = placed.and_then(|keys| index_between(&self.text, &keys)) {
+            if let Some(base) = placed.and_then(|keys| index_between(&self.text, keys)) {
                 return base;
             }
             #[cfg(test)]
@@ -336,6 +336,45 @@ impl Indexed {
     }
 }
 
+/// Where the keys of a JSON object are in its text, without their quotes, in order:
+/// up to 16 of them, kept inline (a request allocates nothing to note them).
+#[derive(Clone, Copy)]
+pub(crate) struct KeyPlaces {
+    /// Each key's start and length.
+    places: [(u32, u32); 16],
+    len: usize,
+}
+
+impl KeyPlaces {
+    pub(crate) fn new() -> KeyPlaces {
+        KeyPlaces {
+            places: [(0, 0); 16],
+            len: 0,
+        }
+    }
+
+    /// Notes the next key; `false` when there is no room for it, or it is out of range.
+    pub(crate) fn push(&mut self, start: usize, len: usize) -> bool {
+        let (Some(slot), Ok(start), Ok(len)) = (
+            self.places.get_mut(self.len),
+            u32::try_from(start),
+            u32::try_from(len),
+        ) else {
+            return false;
+        };
+        *slot = (start, len);
+        self.len += 1;
+        true
+    }
+
+    fn ranges(&self) -> Vec<Range<usize>> {
+        self.places[..self.len]
+            .iter()
+            .map(|&(start, len)| start as usize..start as usize + len as usize)
+            .collect()
+    }
+}
+
 /// Whether `text` certainly holds no key `key`: it has no `"key"` anywhere, and no
 /// escape that could spell the key otherwise.
 fn lacks(text: &[u8], key: &[u8]) -> bool {
@@ -361,7 +400,8 @@ fn index(text: &str) -> Result<Vec<Indexed>, SplitError> {
 /// quotes, in order): each value is what lies between its key's `:` and the `,` before
 /// the next key (or the object's closing `}`), whitespace aside. `None` if the text
 /// is not laid out so (it then is split by a scan).
-fn index_between(text: &str, keys: &[Range<usize>]) -> Option<Vec<Indexed>> {
+fn index_between(text: &str, keys: KeyPlaces) -> Option<Vec<Indexed>> {
+    let keys = keys.ranges();
     let bytes = text.as_bytes();
     let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     // The first byte of `bytes[from..to]` that is not whitespace, from the front or

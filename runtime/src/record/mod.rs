@@ -6,6 +6,7 @@ mod tagged;
 use std::collections::{BTreeMap, BTreeSet};
 
 use self::entries::Entries;
+pub(crate) use self::entries::KeyPlaces;
 use crate::error::SaveError;
 use crate::store::{Changes, Loaded, SessionId};
 
@@ -209,7 +210,7 @@ impl Record {
 
     /// Notes that serde_json read all of [`Record::pristine_json`] as a JSON object,
     /// and where its keys are in it, if it knows.
-    pub(crate) fn checked(&self, keys: Option<Vec<std::ops::Range<usize>>>) {
+    pub(crate) fn checked(&self, keys: Option<KeyPlaces>) {
         self.entries.checked(keys);
     }
 
