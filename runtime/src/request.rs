@@ -1,20 +1,22 @@
 //! Per-request session state: the record a request loaded, shared by every guard.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rocket::request::Outcome;
-use rocket::tokio::sync::OnceCell;
 use rocket::{Ignite, Request, Rocket};
 
 use crate::error::SessionError;
 use crate::record::{FlashEntry, Record};
 use crate::state::Shared;
 
-/// Per-request session state, in `Request::local_cache`: the record, loaded at most
-/// once per request however many guards ask for it, even across forwards.
+/// Per-request session state, in `Request::local_cache`: the record, loaded once per
+/// request however many guards ask for it, even across forwards. (Two guards awaited
+/// together, with `join!`, may both load it; the first to finish is kept, and the
+/// other, unchanged, dropped.)
 pub(crate) struct RequestSession {
-    record: OnceCell<Result<Mutex<Record>, SessionError>>,
+    /// Boxed, so that the record is not copied each time the result moves.
+    record: OnceLock<Result<Box<Mutex<Record>>, SessionError>>,
     /// Messages of `Flash` responders, added to the record when the response goes out.
     queued_flashes: Mutex<Vec<FlashEntry>>,
     _counted: InFlight,
@@ -43,7 +45,7 @@ impl RequestSession {
     /// [`Shared::in_flight`] while it lives.
     pub(crate) fn of<'r>(req: &'r Request<'_>, shared: &Shared) -> &'r RequestSession {
         req.local_cache(|| RequestSession {
-            record: OnceCell::new(),
+            record: OnceLock::new(),
             queued_flashes: Mutex::default(),
             _counted: InFlight::new(&shared.in_flight),
         })
@@ -62,11 +64,15 @@ impl RequestSession {
             log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
             SessionError::NotAttached
         })?;
-        let loaded = RequestSession::of(req, shared)
-            .record
-            .get_or_init(|| async { shared.load(req).await.map(Mutex::new) })
-            .await;
-        loaded.as_ref().map_err(Clone::clone)
+        let session = RequestSession::of(req, shared);
+        let loaded = match session.record.get() {
+            Some(loaded) => loaded,
+            None => {
+                let loaded = shared.load(req).await.map(|r| Box::new(Mutex::new(r)));
+                session.record.get_or_init(|| loaded)
+            }
+        };
+        loaded.as_deref().map_err(Clone::clone)
     }
 
     /// The request's record for a guard: its failure, already logged where it was
@@ -82,7 +88,7 @@ impl RequestSession {
 
     /// The record, if a guard loaded it successfully.
     pub(crate) fn loaded(&self) -> Option<&Mutex<Record>> {
-        self.record.get().and_then(|loaded| loaded.as_ref().ok())
+        self.record.get().and_then(|loaded| loaded.as_deref().ok())
     }
 
     pub(crate) fn queue_flashes(&self, messages: impl IntoIterator<Item = FlashEntry>) {
@@ -167,12 +173,20 @@ mod tests {
         let response = client.get("/state").dispatch().await;
         assert_eq!(now(), 1, "counted while the request lives");
         let other = client.get("/plain").dispatch().await;
-        assert_eq!(now(), 2, "a response seen while another counts makes its own state");
+        assert_eq!(
+            now(),
+            2,
+            "a response seen while another counts makes its own state"
+        );
         drop((response, other));
         assert_eq!(now(), 0, "and each is uncounted when dropped");
         let response = client.get("/panics").dispatch().await;
         assert_eq!(response.status().code, 500);
         drop(response);
-        assert_eq!(now(), 0, "a handler's panic does not leave a request counted");
+        assert_eq!(
+            now(),
+            0,
+            "a handler's panic does not leave a request counted"
+        );
     }
 }

@@ -504,6 +504,12 @@ mod tests {
             Some(false),
             "indexed by the keys the pass placed"
         );
+        // A key that is there is found through the places the pass noted.
+        let text = br#"{"_permanent":true,"n":1}"#;
+        let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
+        assert_eq!(Tracked::<View>::load(&rec).get().n, 1);
+        assert!(rec.is_permanent());
+        assert_eq!(rec.indexed(), Some(false));
         // An escaped key: the pass cannot say where it is, and a lookup scans.
         let text = br#"{"\u005fx":1,"n":3}"#;
         let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();

@@ -212,8 +212,15 @@ impl Entries {
     /// The JSON text `key`'s value had when loaded, whatever was set since.
     pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
         let (bytes, key) = (self.text.as_bytes(), key.as_bytes());
-        if self.base.get().is_none() && lacks(bytes, key) {
-            return None;
+        if self.base.get().is_none() {
+            // Answered without an index when the key is certainly not there.
+            let absent = match self.placed.get() {
+                Some(placed) => !placed.holds(bytes, key),
+                None => lacks(bytes, key),
+            };
+            if absent {
+                return None;
+            }
         }
         let base = self.base();
         let key_tag = tag(key);
@@ -336,41 +343,57 @@ impl Indexed {
     }
 }
 
-/// Where the keys of a JSON object are in its text, without their quotes, in order:
+/// Where the keys of a JSON object are in its text, in order, when none is escaped:
 /// up to 16 of them, kept inline (a request allocates nothing to note them).
 #[derive(Clone, Copy)]
 pub(crate) struct KeyPlaces {
-    /// Each key's start and length.
-    places: [(u32, u32); 16],
-    len: usize,
+    /// Where each key starts, past its opening quote; it ends at the next quote.
+    starts: [u32; 16],
+    len: u8,
 }
 
 impl KeyPlaces {
     pub(crate) fn new() -> KeyPlaces {
         KeyPlaces {
-            places: [(0, 0); 16],
+            starts: [0; 16],
             len: 0,
         }
     }
 
-    /// Notes the next key; `false` when there is no room for it, or it is out of range.
-    pub(crate) fn push(&mut self, start: usize, len: usize) -> bool {
-        let (Some(slot), Ok(start), Ok(len)) = (
-            self.places.get_mut(self.len),
+    /// Notes where the next key starts; `false` when there is no room for it.
+    pub(crate) fn push(&mut self, start: usize) -> bool {
+        let (Some(slot), Ok(start)) = (
+            self.starts.get_mut(usize::from(self.len)),
             u32::try_from(start),
-            u32::try_from(len),
         ) else {
             return false;
         };
-        *slot = (start, len);
+        *slot = start;
         self.len += 1;
         true
     }
 
-    fn ranges(&self) -> Vec<Range<usize>> {
-        self.places[..self.len]
+    fn starts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts[..usize::from(self.len)]
             .iter()
-            .map(|&(start, len)| start as usize..start as usize + len as usize)
+            .map(|&start| start as usize)
+    }
+
+    /// Whether `text` has the key `key` at one of these places.
+    fn holds(&self, text: &[u8], key: &[u8]) -> bool {
+        self.starts().any(|start| {
+            text.get(start..start + key.len()) == Some(key)
+                && text.get(start + key.len()) == Some(&b'"')
+        })
+    }
+
+    /// Each key's range, without its quotes; `None` if a place holds no key.
+    fn ranges(&self, text: &[u8]) -> Option<Vec<Range<usize>>> {
+        self.starts()
+            .map(|start| {
+                let len = memchr::memchr(b'"', text.get(start..)?)?;
+                Some(start..start + len)
+            })
             .collect()
     }
 }
@@ -401,8 +424,8 @@ fn index(text: &str) -> Result<Vec<Indexed>, SplitError> {
 /// the next key (or the object's closing `}`), whitespace aside. `None` if the text
 /// is not laid out so (it then is split by a scan).
 fn index_between(text: &str, keys: KeyPlaces) -> Option<Vec<Indexed>> {
-    let keys = keys.ranges();
     let bytes = text.as_bytes();
+    let keys = keys.ranges(bytes)?;
     let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     // The first byte of `bytes[from..to]` that is not whitespace, from the front or
     // the back.

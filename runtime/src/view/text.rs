@@ -150,7 +150,7 @@ impl<'de, S: Slots<'de>> Visitor<'de> for KeyIndex<'de, '_, S> {
         // (checked where it is used).
         if let Some(keys) = self.keys {
             let start = (key.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
-            if !keys.push(start, key.len()) {
+            if !keys.push(start) {
                 *self.keys = None;
             }
         }
