@@ -373,28 +373,17 @@ impl KeyPlaces {
         true
     }
 
-    fn starts(&self) -> impl Iterator<Item = usize> + '_ {
-        self.starts[..usize::from(self.len)]
-            .iter()
-            .map(|&start| start as usize)
+    fn starts(&self) -> &[u32] {
+        &self.starts[..usize::from(self.len)]
     }
 
     /// Whether `text` has the key `key` at one of these places.
     fn holds(&self, text: &[u8], key: &[u8]) -> bool {
-        self.starts().any(|start| {
+        self.starts().iter().any(|&start| {
+            let start = start as usize;
             text.get(start..start + key.len()) == Some(key)
                 && text.get(start + key.len()) == Some(&b'"')
         })
-    }
-
-    /// Each key's range, without its quotes; `None` if a place holds no key.
-    fn ranges(&self, text: &[u8]) -> Option<Vec<Range<usize>>> {
-        self.starts()
-            .map(|start| {
-                let len = memchr::memchr(b'"', text.get(start..)?)?;
-                Some(start..start + len)
-            })
-            .collect()
     }
 }
 
@@ -419,53 +408,59 @@ fn index(text: &str) -> Result<Vec<Indexed>, SplitError> {
     Ok(ordered(text, split_object(text)?))
 }
 
-/// The entries of `text`, a valid JSON object whose keys are at `keys` (without their
-/// quotes, in order): each value is what lies between its key's `:` and the `,` before
-/// the next key (or the object's closing `}`), whitespace aside. `None` if the text
-/// is not laid out so (it then is split by a scan).
+/// The entries of `text`, a valid JSON object whose keys start at `keys`: each value
+/// is what lies between its key's `:` and the `,` before the next key (or the
+/// object's closing `}`), whitespace aside. `None` if the text is not laid out so (it
+/// then is split by a scan).
 fn index_between(text: &str, keys: KeyPlaces) -> Option<Vec<Indexed>> {
     let bytes = text.as_bytes();
-    let keys = keys.ranges(bytes)?;
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    // The first byte of `bytes[from..to]` that is not whitespace, from the front or
-    // the back.
-    let first = |from: usize, to: usize| {
-        let part = bytes.get(from..to)?;
-        part.iter().position(|b| !is_ws(b)).map(|i| from + i)
+    let is_ws = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    // Past the whitespace from `at` on; before the whitespace that ends at `at`.
+    let skip = |mut at: usize| {
+        while bytes.get(at).is_some_and(|&b| is_ws(b)) {
+            at += 1;
+        }
+        at
     };
-    let last = |from: usize, to: usize| {
-        let part = bytes.get(from..to)?;
-        part.iter().rposition(|b| !is_ws(b)).map(|i| from + i)
+    let skip_back = |mut at: usize| {
+        while at > 0 && is_ws(bytes[at - 1]) {
+            at -= 1;
+        }
+        at
     };
-    let end = text.trim_end().len();
-    let mut base = Vec::with_capacity(keys.len());
-    for (i, key) in keys.iter().enumerate() {
-        // Quotes around the key (so its ends are character boundaries), then `:`.
-        if key.start == 0
-            || bytes.get(key.start - 1) != Some(&b'"')
-            || bytes.get(key.end) != Some(&b'"')
-        {
+    let brace = skip_back(bytes.len()).checked_sub(1)?;
+    let starts = keys.starts();
+    let mut base = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let start = start as usize;
+        // An unescaped key, between quotes (so its ends are character boundaries).
+        if start == 0 || bytes.get(start - 1) != Some(&b'"') {
             return None;
         }
-        let colon = first(key.end + 1, end)?;
-        if bytes[colon] != b':' {
+        let end = start + bytes.get(start..)?.iter().position(|&b| b == b'"')?;
+        let colon = skip(end + 1);
+        if bytes.get(colon) != Some(&b':') {
             return None;
         }
-        let start = first(colon + 1, end)?;
-        // Before the next key's opening quote, or past the object's end: `,` or `}`.
-        let (limit, separator) = match keys.get(i + 1) {
-            Some(next) => (next.start.checked_sub(1)?, b','),
-            None => (end, b'}'),
+        let value = skip(colon + 1);
+        let value_end = match starts.get(i + 1) {
+            Some(&next) => {
+                let comma = skip_back((next as usize).checked_sub(1)?).checked_sub(1)?;
+                if bytes[comma] != b',' {
+                    return None;
+                }
+                skip_back(comma)
+            }
+            None if bytes[brace] == b'}' => skip_back(brace),
+            None => return None,
         };
-        let at = last(start, limit)?;
-        if bytes[at] != separator {
+        if value_end <= value {
             return None;
         }
-        let value_end = last(start, at)? + 1;
         base.push(Indexed {
-            tag: tag(&bytes[key.clone()]),
-            key: Key::InText(key.clone()),
-            value: start..value_end,
+            tag: tag(&bytes[start..end]),
+            key: Key::InText(start..end),
+            value: value..value_end,
         });
     }
     Some(ordered(text, base))
