@@ -1,6 +1,7 @@
 //! Runs one kind of request in a loop, for `valgrind --tool=callgrind`:
 //! `profile_request MODE` with MODE one of `read`, `change` (a one-key change),
-//! `hand` (a hand-rolled signed-cookie read of the same record), `plain` (no session guard, session cookie sent), `private` (a private-cookie
+//! `hand` (a hand-rolled signed-cookie read of the same record), `hand-change` (its
+//! hand-rolled change), `plain` (no session guard, session cookie sent), `private` (a private-cookie
 //! change), `bare` (`plain` in an app without the fairing), `memory-read`,
 //! `memory-change` (the same on `MemoryStore`); `N` requests
 //! (default 3000). Per-request instructions: the difference of two runs' totals
@@ -48,6 +49,28 @@ fn hand(jar: &CookieJar<'_>) -> String {
     profile.unwrap_or_default().name
 }
 
+/// The hand-rolled change of the same record: verify, deserialize, change, re-sign.
+#[get("/hand-change")]
+fn hand_change(jar: &CookieJar<'_>) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+    let profile = jar.get("hand").and_then(|c| {
+        let bytes = engine.decode(c.value()).ok()?;
+        let (payload, tag) = bytes.split_at(bytes.len().checked_sub(32)?);
+        mac.clone().chain_update(payload).verify_slice(tag).ok()?;
+        serde_json::from_slice::<Profile>(payload).ok()
+    });
+    let mut profile = profile.unwrap_or_default();
+    profile.seen += 1;
+    let mut bytes = serde_json::to_vec(&profile).unwrap();
+    let tag = mac.chain_update(&bytes).finalize().into_bytes();
+    bytes.extend_from_slice(&tag);
+    jar.add(Cookie::new("hand", engine.encode(bytes)));
+    profile.name
+}
+
 #[get("/plain")]
 fn plain() -> &'static str {
     "ok"
@@ -77,11 +100,12 @@ async fn main() {
     };
     let rocket = if mode == "bare" {
         // Session guards without the fairing abort launch: this app has what needs none.
-        rocket::custom(figment).mount("/", routes![private, plain, hand])
+        rocket::custom(figment).mount("/", routes![private, plain, hand, hand_change])
     } else {
-        rocket::custom(figment)
-            .attach(keepsake)
-            .mount("/", routes![seed, change, read, private, plain, hand])
+        rocket::custom(figment).attach(keepsake).mount(
+            "/",
+            routes![seed, change, read, private, plain, hand, hand_change],
+        )
     };
     let client = Client::untracked(rocket).await.unwrap();
     // A session cookie to send (`bare` sends one too, though nothing reads it).
@@ -125,6 +149,9 @@ async fn main() {
                 .cookie(Cookie::new("session", cookie.clone())),
             "hand" => client
                 .get("/hand")
+                .cookie(Cookie::new("hand", hand_cookie.clone())),
+            "hand-change" => client
+                .get("/hand-change")
                 .cookie(Cookie::new("hand", hand_cookie.clone())),
             "plain" | "bare" => client
                 .get("/plain")

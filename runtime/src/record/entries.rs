@@ -67,6 +67,17 @@ fn tag(key: &[u8]) -> u64 {
     u64::from_be_bytes(word)
 }
 
+/// The order of two keys with the same tag, as their bytes order: keys of at most 8
+/// bytes with one tag are one a prefix of the other, so their lengths decide (without
+/// a `memcmp` call).
+fn same_tag_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    if a.len() <= 8 && b.len() <= 8 {
+        a.len().cmp(&b.len())
+    } else {
+        a.cmp(b)
+    }
+}
+
 /// Whether `key` needs escaping to be a JSON string's contents.
 fn needs_escape(key: &str) -> bool {
     key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
@@ -228,7 +239,7 @@ impl Entries {
             .binary_search_by(|e| {
                 e.tag
                     .cmp(&key_tag)
-                    .then_with(|| e.key_bytes(bytes).cmp(key))
+                    .then_with(|| same_tag_cmp(e.key_bytes(bytes), key))
             })
             .ok()?;
         self.text.get(base[i].value.clone())
@@ -331,7 +342,7 @@ impl Indexed {
     fn cmp_key(&self, text: &[u8], other: &Indexed) -> Ordering {
         self.tag
             .cmp(&other.tag)
-            .then_with(|| self.key_bytes(text).cmp(other.key_bytes(text)))
+            .then_with(|| same_tag_cmp(self.key_bytes(text), other.key_bytes(text)))
     }
 
     /// The key as bytes, for comparisons (no char-boundary checks).
@@ -695,6 +706,23 @@ mod tests {
             br#"{"a":{"n":[1,2]},"b":2,"long-key-past-eight":true,"long-key-past-eight-bytes":null,"q\"uote":"x"}"#
         );
         assert_eq!(Entries::from_fields([]).to_json(), b"{}");
+    }
+
+    #[test]
+    fn keys_that_differ_only_past_their_tag_or_by_trailing_nuls() {
+        let text = r#"{"a":1,"a\u0000":2,"a\u0000b":3,"abcdefgh":4,"abcdefghi":5}"#;
+        let entries = Entries::parse(text.into()).unwrap();
+        for (key, value) in [
+            ("a", "1"),
+            ("a\0", "2"),
+            ("a\0b", "3"),
+            ("abcdefgh", "4"),
+            ("abcdefghi", "5"),
+        ] {
+            assert_eq!(entries.get(key), Some(value), "{key:?}");
+        }
+        assert_eq!(entries.get("a\0\0"), None);
+        assert_eq!(entries.get("abcdefghij"), None);
     }
 
     #[test]
