@@ -166,7 +166,12 @@ impl Fairing for Keepsake {
 
 impl Shared {
     /// Carries out the record's save plan, then sets or deletes the cookie.
-    async fn save<'r>(&self, req: &'r Request<'_>, record: &Mutex<Record>, res: &mut Response<'r>) {
+    async fn save<'r>(
+        &self,
+        req: &'r Request<'_>,
+        record: &Mutex<Box<Record>>,
+        res: &mut Response<'r>,
+    ) {
         res.adjoin_raw_header("Vary", "Cookie");
         let had_cookie = req.cookies().get(&self.config.cookie_name).is_some();
         let now = self.now();

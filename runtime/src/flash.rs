@@ -71,7 +71,7 @@ pub struct UnknownCategory(pub String);
 /// }
 /// ```
 pub struct Flashes<'r, C: FlashCategory> {
-    record: &'r Mutex<Record>,
+    record: &'r Mutex<Box<Record>>,
     category: PhantomData<fn() -> C>,
 }
 

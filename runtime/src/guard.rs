@@ -45,11 +45,11 @@ use crate::view::{SessionView, Tracked};
 /// ```
 pub struct Session<'r, T: SessionView> {
     tracked: Tracked<T>,
-    record: &'r Mutex<Record>,
+    record: &'r Mutex<Box<Record>>,
 }
 
 impl<T: SessionView> Session<'_, T> {
-    fn record(&self) -> MutexGuard<'_, Record> {
+    fn record(&self) -> MutexGuard<'_, Box<Record>> {
         lock(self.record)
     }
 

@@ -15,8 +15,8 @@ use crate::state::Shared;
 /// together, with `join!`, may both load it; the first to finish is kept, and the
 /// other, unchanged, dropped.)
 pub(crate) struct RequestSession {
-    /// Boxed, so that the record is not copied each time the result moves.
-    record: OnceLock<Result<Box<Mutex<Record>>, SessionError>>,
+    /// Boxed from the start, so that the record is not copied each time it moves.
+    record: OnceLock<Result<Mutex<Box<Record>>, SessionError>>,
     /// Messages of `Flash` responders, added to the record when the response goes out.
     queued_flashes: Mutex<Vec<FlashEntry>>,
     _counted: InFlight,
@@ -59,7 +59,9 @@ impl RequestSession {
 
     /// The request's record, loading it on first use. A failed load is remembered:
     /// the request does not ask a failing store twice.
-    pub(crate) async fn load<'r>(req: &'r Request<'_>) -> Result<&'r Mutex<Record>, SessionError> {
+    pub(crate) async fn load<'r>(
+        req: &'r Request<'_>,
+    ) -> Result<&'r Mutex<Box<Record>>, SessionError> {
         let shared = req.rocket().state::<Shared>().ok_or_else(|| {
             log::error!(target: "rocket_keepsake", "{}", SessionError::NotAttached);
             SessionError::NotAttached
@@ -68,18 +70,18 @@ impl RequestSession {
         let loaded = match session.record.get() {
             Some(loaded) => loaded,
             None => {
-                let loaded = shared.load(req).await.map(|r| Box::new(Mutex::new(r)));
+                let loaded = shared.load(req).await.map(Mutex::new);
                 session.record.get_or_init(|| loaded)
             }
         };
-        loaded.as_deref().map_err(Clone::clone)
+        loaded.as_ref().map_err(Clone::clone)
     }
 
     /// The request's record for a guard: its failure, already logged where it was
     /// found, is the guard's error.
     pub(crate) async fn guard<'r>(
         req: &'r Request<'_>,
-    ) -> Outcome<&'r Mutex<Record>, SessionError> {
+    ) -> Outcome<&'r Mutex<Box<Record>>, SessionError> {
         match RequestSession::load(req).await {
             Ok(record) => Outcome::Success(record),
             Err(e) => Outcome::Error((e.status(), e)),
@@ -87,8 +89,8 @@ impl RequestSession {
     }
 
     /// The record, if a guard loaded it successfully.
-    pub(crate) fn loaded(&self) -> Option<&Mutex<Record>> {
-        self.record.get().and_then(|loaded| loaded.as_deref().ok())
+    pub(crate) fn loaded(&self) -> Option<&Mutex<Box<Record>>> {
+        self.record.get().and_then(|loaded| loaded.as_ref().ok())
     }
 
     pub(crate) fn queue_flashes(&self, messages: impl IntoIterator<Item = FlashEntry>) {
@@ -119,7 +121,7 @@ pub(crate) fn abort_unless_attached(rocket: &Rocket<Ignite>) -> bool {
 }
 
 /// Locks a record; a panic in another guard holding it does not poison the session.
-pub(crate) fn lock(record: &Mutex<Record>) -> MutexGuard<'_, Record> {
+pub(crate) fn lock(record: &Mutex<Box<Record>>) -> MutexGuard<'_, Box<Record>> {
     record.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -104,32 +104,35 @@ impl Shared {
     /// not verify, has expired, or names an unknown id is not an error: it starts a
     /// new session (which never adopts the client's id), and so does a stored record
     /// that cannot be read (it is deleted). A store that fails is an error.
-    pub(crate) async fn load(&self, req: &Request<'_>) -> Result<Record, SessionError> {
+    pub(crate) async fn load(&self, req: &Request<'_>) -> Result<Box<Record>, SessionError> {
         let cookie = req.cookies().get(&self.config.cookie_name);
         self.load_cookie(cookie.map(|c| c.value())).await
     }
 
     /// [`Shared::load`], from the session cookie's value, if one arrived.
-    pub(crate) async fn load_cookie(&self, value: Option<&str>) -> Result<Record, SessionError> {
+    pub(crate) async fn load_cookie(
+        &self,
+        value: Option<&str>,
+    ) -> Result<Box<Record>, SessionError> {
         let now = self.now();
         let Some(value) = value else {
-            return Ok(Record::new(now));
+            return Ok(Box::new(Record::new(now)));
         };
         let opened = match codec::open(&self.format, &self.limits, value, now) {
             Ok(opened) => opened,
-            Err(why) => return Ok(fresh(now, &why)),
+            Err(why) => return Ok(Box::new(fresh(now, &why))),
         };
         let (created, issued, rotated) =
             (opened.stamp.created, opened.stamp.issued, opened.rotated);
         // A session with its own lifetime (shorter than `max_age`, which `open` checked).
-        let within_lifetime = |record: Record| match record.lifetime() {
-            Some(lifetime) if now.saturating_sub(issued) > lifetime.as_secs() => fresh(
+        let within_lifetime = |record: Box<Record>| match record.lifetime() {
+            Some(lifetime) if now.saturating_sub(issued) > lifetime.as_secs() => Box::new(fresh(
                 now,
                 &format_args!(
                     "the session outlived its own lifetime ({}s)",
                     lifetime.as_secs()
                 ),
-            ),
+            )),
             _ => record,
         };
         let store = match &self.backend {
@@ -140,21 +143,29 @@ impl Shared {
                     Record::from_cookie_json(opened.payload, created, rotated)
                 };
                 return Ok(match record {
-                    Ok(record) => within_lifetime(record),
-                    Err(e) => fresh(now, &format_args!("cookie payload is not a record: {e}")),
+                    Ok(record) => within_lifetime(Box::new(record)),
+                    Err(e) => Box::new(fresh(
+                        now,
+                        &format_args!("cookie payload is not a record: {e}"),
+                    )),
                 });
             }
             Backend::Store(store) => store,
         };
         let Some(id) = SessionId::from_verified(opened.payload) else {
-            return Ok(fresh(now, &"cookie holds no session id"));
+            return Ok(Box::new(fresh(now, &"cookie holds no session id")));
         };
         let unreadable = match store.load_record(&id).await {
             Ok(Some(loaded)) => {
                 let record = Record::from_store(id.clone(), loaded, created, rotated);
-                return Ok(within_lifetime(record));
+                return Ok(within_lifetime(Box::new(record)));
             }
-            Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),
+            Ok(None) => {
+                return Ok(Box::new(fresh(
+                    now,
+                    &"the store has no session with this id",
+                )))
+            }
             Err(e) if e.kind() == StoreErrorKind::Unreadable => report(&e),
             Err(e) => {
                 log::error!(target: "rocket_keepsake", "cannot load the session: {}", report(&e));
@@ -169,7 +180,7 @@ impl Shared {
         if let Err(e) = store.delete(&id).await {
             log::warn!(target: "rocket_keepsake", "could not delete the unreadable session: {}", report(&e));
         }
-        Ok(Record::new(now))
+        Ok(Box::new(Record::new(now)))
     }
 
     /// Warns, once per launch, when a `Secure` cookie goes to a browser that will drop

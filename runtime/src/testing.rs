@@ -125,7 +125,7 @@ async fn record_of(shared: &Shared, cookie: Option<String>) -> Option<Record> {
         .load_cookie(cookie.as_deref())
         .await
         .unwrap_or_else(|e| panic!("cannot read the session: {}", report(&e)));
-    (!record.is_new()).then_some(record)
+    (!record.is_new()).then_some(*record)
 }
 
 fn view_of<T: SessionView>(record: Option<Record>) -> Option<T> {

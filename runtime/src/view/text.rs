@@ -133,6 +133,7 @@ struct KeyIndex<'t, 'k, S> {
 impl<'de, S: Slots<'de>> DeserializeSeed<'de> for KeyIndex<'de, '_, S> {
     type Value = Option<usize>;
 
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
         deserializer.deserialize_str(self)
     }
@@ -145,6 +146,7 @@ impl<'de, S: Slots<'de>> Visitor<'de> for KeyIndex<'de, '_, S> {
         f.write_str("a key")
     }
 
+    #[inline]
     fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Option<usize>, E> {
         // A key lent from the text: its place is its address's distance from the start
         // (checked where it is used).
