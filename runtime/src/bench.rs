@@ -64,8 +64,8 @@ impl CookieCodec {
             .unwrap_or_default()
     }
 
-    /// What a load and a guard do: open the cookie (verify, check its age), split
-    /// the record, decode a view.
+    /// What a load and a guard do: open the cookie (verify, check its age), decode a
+    /// view straight from the record's text.
     pub fn decode<T: SessionView>(&self, value: &str) -> Option<(SessionRecord, T)> {
         let opened = codec::open(&self.format, &self.limits, value, now()).ok()?;
         let record =
@@ -153,6 +153,21 @@ pub mod fuzz {
         }
         let reparse =
             |v: &serde_json::Value| serde_json::from_str::<serde_json::Value>(&v.to_string()).ok();
+        // A cookie's record, indexed only at its first lookup, answers the same: for
+        // keys absent too (answered before any index), and its object is the same.
+        let lazy = Record::from_cookie_json(text.as_bytes().to_vec(), 0, false)
+            .map_err(|e| format!("serde_json reads an object, the cookie record fails: {e}"))?;
+        for key in ["_lifetime", "_permanent", "x"]
+            .into_iter()
+            .chain(map.keys().map(String::as_str))
+        {
+            if lazy.get(key) != record.get(key) {
+                return Err(format!("key {key:?}: the unsplit record answers otherwise"));
+            }
+        }
+        if lazy.to_json() != record.to_json() {
+            return Err("the unsplit record writes another object".into());
+        }
         for (key, expected) in &map {
             let split = record
                 .get(key)

@@ -389,8 +389,16 @@ mod tests {
                 serde_json::from_str::<serde_json::Value>(value).unwrap()
             );
         }
-        store.delete(&id).await.unwrap();
-        assert_eq!(store.load_record(&id).await.unwrap(), None);
+        let shared = std::sync::Arc::new(store);
+        assert!(
+            matches!(
+                shared.load_record(&id).await.unwrap(),
+                Some(Loaded::Object(_))
+            ),
+            "an `Arc` hands out what the store does"
+        );
+        shared.delete(&id).await.unwrap();
+        assert_eq!(shared.load_record(&id).await.unwrap(), None);
     }
 
     #[rocket::async_test]

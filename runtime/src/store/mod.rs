@@ -355,6 +355,10 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
         (**self).load(id).await
     }
 
+    async fn load_record(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        (**self).load_record(id).await
+    }
+
     async fn save(
         &self,
         id: &SessionId,
