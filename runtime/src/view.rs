@@ -156,8 +156,8 @@ pub struct FieldReader<'a> {
 }
 
 impl FieldReader<'_> {
-    /// The value of `key`, or `None` when it is absent or does not decode as `V`
-    /// (the field then takes its default).
+    /// The value of `key`, or `None` when it is absent or does not decode as the
+    /// field's type (the field then takes its default).
     pub fn field<F: StoredField>(&mut self, key: &'static str) -> Option<F::Value> {
         let index = self.index;
         self.index += 1;

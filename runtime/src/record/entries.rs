@@ -7,10 +7,12 @@
 //! untouched key's text verbatim. The scan only has to split the object: the text it
 //! is given has been verified as signed by us (or came from our store).
 //!
-//! A cookie's record is split at its first lookup, not when it arrives: a request that
-//! only reads has its views decoded straight from the text
-//! ([`Entries::pristine`]), and asks nothing else of the record that the text cannot
-//! answer without a split (is it empty, does it hold `_permanent`).
+//! A record that arrives as text (a cookie's, or a store's that keeps the object) is
+//! indexed at its first lookup, not when it arrives: a request that only reads has its
+//! views decoded straight from the text ([`Entries::pristine`]), and asks nothing else
+//! of the record that the text cannot answer without an index (is it empty, does it
+//! hold `_permanent`). The decoding pass notes where the keys are, so that a change,
+//! which needs the index, builds it from those places instead of scanning again.
 
 use std::cell::{Cell, OnceCell};
 use std::cmp::Ordering;
