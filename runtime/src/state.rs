@@ -120,19 +120,19 @@ impl Shared {
         };
         let opened = match codec::open(&self.format, &self.limits, value, now) {
             Ok(opened) => opened,
-            Err(why) => return Ok(Box::new(fresh(now, &why))),
+            Err(why) => return Ok(fresh(now, &why)),
         };
         let (created, issued, rotated) =
             (opened.stamp.created, opened.stamp.issued, opened.rotated);
         // A session with its own lifetime (shorter than `max_age`, which `open` checked).
         let within_lifetime = |record: Box<Record>| match record.lifetime() {
-            Some(lifetime) if now.saturating_sub(issued) > lifetime.as_secs() => Box::new(fresh(
+            Some(lifetime) if now.saturating_sub(issued) > lifetime.as_secs() => fresh(
                 now,
                 &format_args!(
                     "the session outlived its own lifetime ({}s)",
                     lifetime.as_secs()
                 ),
-            )),
+            ),
             _ => record,
         };
         let store = match &self.backend {
@@ -144,28 +144,20 @@ impl Shared {
                 };
                 return Ok(match record {
                     Ok(record) => within_lifetime(Box::new(record)),
-                    Err(e) => Box::new(fresh(
-                        now,
-                        &format_args!("cookie payload is not a record: {e}"),
-                    )),
+                    Err(e) => fresh(now, &format_args!("cookie payload is not a record: {e}")),
                 });
             }
             Backend::Store(store) => store,
         };
         let Some(id) = SessionId::from_verified(opened.payload) else {
-            return Ok(Box::new(fresh(now, &"cookie holds no session id")));
+            return Ok(fresh(now, &"cookie holds no session id"));
         };
         let unreadable = match store.load_record(&id).await {
             Ok(Some(loaded)) => {
                 let record = Record::from_store(id.clone(), loaded, created, rotated);
                 return Ok(within_lifetime(Box::new(record)));
             }
-            Ok(None) => {
-                return Ok(Box::new(fresh(
-                    now,
-                    &"the store has no session with this id",
-                )))
-            }
+            Ok(None) => return Ok(fresh(now, &"the store has no session with this id")),
             Err(e) if e.kind() == StoreErrorKind::Unreadable => report(&e),
             Err(e) => {
                 log::error!(target: "rocket_keepsake", "cannot load the session: {}", report(&e));
@@ -274,9 +266,9 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// A fresh session, for a cookie that could not be used; why is logged at debug.
-fn fresh(now: u64, why: &dyn fmt::Display) -> Record {
+fn fresh(now: u64, why: &dyn fmt::Display) -> Box<Record> {
     log::debug!(target: "rocket_keepsake", "starting a fresh session: {why}");
-    Record::new(now)
+    Box::new(Record::new(now))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ mod text;
 
 use serde::{de::DeserializeOwned, Deserializer, Serialize};
 
-pub use self::text::{next_field, skip_value, Slots, TextRead};
+pub use self::text::{decode_text, next_field, skip_value, Slots, TextRead};
 use crate::error::SaveError;
 use crate::record::Record;
 
@@ -238,14 +238,6 @@ pub(crate) fn encode_fields<T: SessionView>(
         Some(failure) => Err(failure),
         None => Ok(fields),
     }
-}
-
-/// Reads the JSON object `text` into `slots`: a view's keys into their fields, every
-/// other key skipped (and validated); `None` if any part of it fails. What a derived
-/// [`SessionView::load_text`] calls.
-#[doc(hidden)]
-pub fn decode_text<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, TextRead)> {
-    text::decode(text, slots)
 }
 
 /// A loaded view, and what its fields were before the handler could change them.

@@ -81,7 +81,7 @@ fn same_tag_cmp(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// Whether `key` needs escaping to be a JSON string's contents.
-fn needs_escape(key: &str) -> bool {
+pub(crate) fn needs_escape(key: &str) -> bool {
     key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 

@@ -58,7 +58,7 @@ pub(crate) fn json_object<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str
         if i > 0 {
             out.push(',');
         }
-        if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        if crate::record::needs_escape(key) {
             // A `String` always serializes.
             out.push_str(&serde_json::to_string(key).unwrap_or_default());
         } else {

@@ -53,9 +53,11 @@ pub struct TextRead {
     pub(crate) keys: Option<KeyPlaces>,
 }
 
-/// Reads the JSON object `text` into `slots`: the view's keys into their fields, every
-/// other key skipped (and validated). `None` if any part of it fails.
-pub(super) fn decode<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, TextRead)> {
+/// Reads the JSON object `text` into `slots`: a view's keys into their fields, every
+/// other key skipped (and validated); `None` if any part of it fails. What a derived
+/// [`SessionView::load_text`](super::SessionView::load_text) calls.
+#[doc(hidden)]
+pub fn decode_text<S: for<'de> Slots<'de>>(text: &str, slots: S) -> Option<(S, TextRead)> {
     let mut de = serde_json::Deserializer::from_str(text);
     let object = Object {
         slots,
