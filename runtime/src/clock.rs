@@ -1,14 +1,18 @@
 //! Where the fairing gets the time: the system clock, or a clock a test moves by hand.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(any(test, feature = "testing"))]
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[cfg(any(test, feature = "testing"))]
+use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The time source of the fairing: every stamp it signs and every expiry it checks
 /// (`max_age`, `idle_timeout`, `absolute_timeout`, a cookie's `Expires`) reads it.
 ///
 /// The default is the system clock. Tests give [`Keepsake::with_clock`](crate::Keepsake::with_clock)
-/// a [`ManualClock`] and advance it instead of sleeping. A server-side store's own
+/// a `ManualClock` (feature `testing`) and advance it instead of sleeping. A server-side store's own
 /// expiry (Redis' TTLs, say) runs on the store's clock, not this one.
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
@@ -25,7 +29,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until it is advanced; clones share one time.
+/// A clock that stands still until it is advanced; clones share one time. For tests:
+/// behind the `testing` feature.
 ///
 /// ```rust
 /// use std::time::Duration;
@@ -36,12 +41,14 @@ impl Clock for SystemClock {
 /// // ... a request logs in, then:
 /// clock.advance(Duration::from_secs(3600)); // an hour later, without waiting an hour
 /// ```
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     /// Milliseconds since the Unix epoch.
     millis: Arc<AtomicU64>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     /// A clock set to the system's current time.
     pub fn new() -> ManualClock {
@@ -69,12 +76,14 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Default for ManualClock {
     fn default() -> ManualClock {
         ManualClock::new()
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.millis.load(Ordering::SeqCst))

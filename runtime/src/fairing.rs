@@ -93,14 +93,16 @@ impl Keepsake {
     }
 
     /// Reads the time from `clock` instead of the system clock: for tests, which can
-    /// then advance a [`ManualClock`](crate::ManualClock) past an expiry instead of
+    /// then advance a `ManualClock` (feature `testing`) past an expiry instead of
     /// sleeping. Default: the system clock.
     ///
     /// ```rust
+    /// # #[cfg(feature = "testing")] {
     /// use rocket_keepsake::{Keepsake, ManualClock};
     ///
     /// let clock = ManualClock::new();
     /// let rocket = rocket::build().attach(Keepsake::fairing().with_clock(clock.clone()));
+    /// # }
     /// ```
     pub fn with_clock(mut self, clock: impl Clock) -> Keepsake {
         self.clock = Arc::new(clock);
@@ -124,9 +126,10 @@ impl Fairing for Keepsake {
                     in_flight: self.in_flight.clone(),
                     ..shared
                 };
-                Ok(rocket
-                    .manage(shared)
-                    .mount("/", vec![crate::testing::seed_route()]))
+                let rocket = rocket.manage(shared);
+                #[cfg(feature = "testing")]
+                let rocket = rocket.mount("/", vec![crate::testing::seed_route()]);
+                Ok(rocket)
             }
             Err(e) => {
                 log::error!(target: "rocket_keepsake", "{}", report(&e));

@@ -83,11 +83,16 @@ mod record;
 mod request;
 mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod view;
 
 pub use admin::SessionAdmin;
-pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
 pub use config::{BadKey, Config, ConfigError, Rule};
 pub use error::SessionError;
 pub use fairing::Keepsake;

@@ -36,6 +36,7 @@ pub(crate) struct Shared {
     pub(crate) warned_insecure: AtomicBool,
     /// The runtime the instance ignited on, where the blocking test helpers run store
     /// calls (a store's connections belong to it).
+    #[cfg(feature = "testing")]
     pub(crate) runtime: Option<rocket::tokio::runtime::Handle>,
     /// How many requests hold session state (the fairing's count, shared).
     pub(crate) in_flight: Arc<AtomicUsize>,
@@ -90,6 +91,7 @@ impl Shared {
             backend,
             clock,
             warned_insecure: AtomicBool::new(false),
+            #[cfg(feature = "testing")]
             runtime: rocket::tokio::runtime::Handle::try_current().ok(),
             in_flight: Arc::default(),
         })

@@ -217,6 +217,7 @@ impl FieldEncoder<'_> {
 
 /// Each stored field of `view` with its encoding, in field order: what seeding a
 /// session with the view writes.
+#[cfg(feature = "testing")]
 pub(crate) fn encode_fields<T: SessionView>(
     view: &T,
 ) -> Result<Vec<(&'static str, Box<str>)>, SaveError> {
@@ -280,6 +281,7 @@ impl<T: SessionView> Tracked<T> {
         &self.value
     }
 
+    #[cfg(any(feature = "testing", feature = "bench-internals"))]
     pub(crate) fn into_value(self) -> T {
         self.value
     }

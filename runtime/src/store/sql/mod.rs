@@ -1,0 +1,880 @@
+//! The SQL stores: one store, [`SqlStore`], over an [`Engine`] that holds only the SQL
+//! its database speaks (PostgreSQL, MySQL/MariaDB, SQLite), the way Rocket's db_pools
+//! serves every sqlx engine from one generic implementation.
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rocket::futures::future::BoxFuture;
+use rocket::tokio::sync::OnceCell;
+use sqlx::pool::PoolOptions;
+use sqlx::{Connection, Row};
+
+#[cfg(feature = "mysql")]
+pub use self::mysql::{MySql, MySqlStore};
+#[cfg(feature = "postgres")]
+pub use self::postgres::{Postgres, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{Sqlite, SqliteStore};
+use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+
+/// The table a store uses unless told otherwise.
+const DEFAULT_TABLE: &str = "keepsake_sessions";
+
+/// How often expired rows are swept unless told otherwise.
+const DEFAULT_SWEEP: Duration = Duration::from_secs(5 * 60);
+
+/// Rows deleted per sweep statement, so that no sweep holds locks for long.
+const SWEEP_BATCH: i64 = 1000;
+
+/// How long a request waits for a pooled connection before its session store is
+/// unavailable (a 503).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections per pool unless the pool is the app's own.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// The options a store's own pool is made with: how to connect, and the pool's sizes.
+type ConnectOptions<E> = <<<E as Engine>::Db as sqlx::Database>::Connection as Connection>::Options;
+
+/// The SQL one database engine speaks, for [`SqlStore`]: statement texts and the
+/// pieces they are made of, nothing that runs them. Implemented by [`Postgres`],
+/// [`MySql`] and [`Sqlite`]; sealed.
+///
+/// Every statement writes its placeholders as `?`, in the order of its values;
+/// an engine whose placeholders are numbered gets `$1`, `$2`, … in their place.
+pub trait Engine: Send + Sync + 'static + sealed::Sealed {
+    /// The sqlx database.
+    #[doc(hidden)]
+    type Db: Run;
+
+    /// The store's name in errors and logs.
+    #[doc(hidden)]
+    const NAME: &'static str;
+
+    /// Placeholders are numbered (`$1`) rather than `?`.
+    #[doc(hidden)]
+    const NUMBERED: bool = false;
+
+    /// The database's time, in the type of `expires_at`.
+    #[doc(hidden)]
+    const NOW: &'static str;
+
+    /// `expires_at` for a time to live of `?` milliseconds from now.
+    #[doc(hidden)]
+    const EXPIRES: &'static str;
+
+    /// The row's record as JSON object text.
+    #[doc(hidden)]
+    const DATA: &'static str;
+
+    /// A bound JSON object's text (`?`) as a value of the `data` column.
+    #[doc(hidden)]
+    const OBJECT: &'static str;
+
+    /// True of a row whose record has no keys left.
+    #[doc(hidden)]
+    const EMPTY: &'static str;
+
+    /// Takes the sweep's lock named by `?` without waiting, giving 1 when taken, and
+    /// releases it; `None` where a sweep needs no lock.
+    #[doc(hidden)]
+    const SWEEP_LOCK: Option<(&'static str, &'static str)> = None;
+
+    /// The pool and connection options for the database at `url`.
+    #[doc(hidden)]
+    fn connect(url: &str) -> Result<(PoolOptions<Self::Db>, ConnectOptions<Self>), sqlx::Error>;
+
+    /// The statements that create `table` and its expiry index if missing, run in
+    /// order in one transaction.
+    #[doc(hidden)]
+    fn create(table: &str) -> Vec<String>;
+
+    /// Deletes at most `?` expired rows of `table`.
+    #[doc(hidden)]
+    fn sweep(table: &str) -> String;
+
+    /// Writes, as `data`'s new value, `data` with `changes` applied: the keys set,
+    /// the removed ones deleted.
+    #[doc(hidden)]
+    fn changed<'a>(sql: &mut Sql<'a>, changes: &'a Changes) -> Result<(), BadKey>;
+
+    /// The value of session key `key` in `data`, as an SQL expression.
+    #[doc(hidden)]
+    fn value_of(key: &str) -> Result<String, BadKey>;
+
+    /// A bound JSON text (`?`) as a value [`value_of`](Engine::value_of) can equal.
+    #[doc(hidden)]
+    const MATCH: &'static str;
+
+    /// The statement that indexes the sessions of `table` by the value of `key`:
+    /// an expression index over [`value_of`](Engine::value_of).
+    #[doc(hidden)]
+    fn index(table: &str, key: &str) -> Result<String, BadKey> {
+        let name = index_name(table, key);
+        let value = Self::value_of(key)?;
+        Ok(format!(
+            "CREATE INDEX IF NOT EXISTS {name} ON {table} (({value}))"
+        ))
+    }
+
+    /// A condition over the index of [`index`](Engine::index), true of every row
+    /// whose `key` holds the bound JSON text (`?`), that the engine's planner cannot
+    /// find by itself; `None` where the index serves [`value_of`](Engine::value_of).
+    #[doc(hidden)]
+    fn narrow(table: &str, key: &str) -> Option<String> {
+        let _ = (table, key);
+        None
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Records in an SQL database, one row per session: [`PostgresStore`],
+/// [`MySqlStore`] and [`SqliteStore`] are this store over their engine.
+///
+/// A save changes exactly the keys a request changed, in one statement, so concurrent
+/// requests of one client that change different keys all survive, and it never
+/// recreates a row another request deleted or renamed, nor one that expired. Expired
+/// rows are never loaded, and are deleted in batches by a sweep off the request path
+/// (every 5 minutes unless set with [`with_sweep_interval`](Self::with_sweep_interval)).
+/// Time is the database's.
+///
+/// The pool of [`new`](Self::new) holds at most 10 connections and waits at most
+/// 2 seconds for one; a database that is down or that slow gives 503s. Build your
+/// own pool (sizes, timeouts, TLS) and pass it to [`from_pool`](Self::from_pool).
+///
+/// An `#[session(index)]` key gets an SQL index over its value, made on first use,
+/// which [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
+pub struct SqlStore<E: Engine> {
+    pool: Pool<E>,
+    table: String,
+    sweep_every: Duration,
+    /// The table exists; the statements that do not change with a request.
+    ready: OnceCell<Statements>,
+    /// The `#[session(index)]` keys given an SQL index.
+    indexed: IndexedKeys,
+    engine: PhantomData<E>,
+}
+
+impl<E: Engine> fmt::Debug for SqlStore<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("engine", &E::NAME)
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// A store for the database at `url` (`postgres://user@host/db`,
+    /// `mysql://user@host/db`, `sqlite://path/to/file.db`, …). Only parses the URL:
+    /// connections are made on first use.
+    pub fn new(url: &str) -> Result<Self, sqlx::Error> {
+        let (pool, options) = E::connect(url)?;
+        Ok(SqlStore::with_pool(Pool::Lazy(
+            OnceLock::new(),
+            pool,
+            options,
+        )))
+    }
+
+    /// A store over a pool the app already has.
+    pub fn from_pool(pool: sqlx::Pool<E::Db>) -> Self {
+        SqlStore::with_pool(Pool::Given(pool))
+    }
+
+    fn with_pool(pool: Pool<E>) -> Self {
+        SqlStore {
+            pool,
+            table: DEFAULT_TABLE.into(),
+            sweep_every: DEFAULT_SWEEP,
+            ready: OnceCell::new(),
+            indexed: IndexedKeys::default(),
+            engine: PhantomData,
+        }
+    }
+
+    /// Keeps sessions in table `name` (letters, digits and `_`). Default:
+    /// `keepsake_sessions`.
+    pub fn with_table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Sweeps expired rows this often; `Duration::ZERO` never. Default: 5 minutes.
+    pub fn with_sweep_interval(mut self, every: Duration) -> Self {
+        self.sweep_every = every;
+        self
+    }
+
+    /// Deletes expired rows now, in batches; how many. Skipped (0) while another
+    /// process sweeps the same table.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        let statements = self.ready().await?;
+        sweep::<E>(self.pool(), statements).await
+    }
+
+    /// The pool: the app's own, or one made from the URL on first use.
+    fn pool(&self) -> &sqlx::Pool<E::Db> {
+        match &self.pool {
+            Pool::Given(pool) => pool,
+            Pool::Lazy(made, pool, options) => {
+                made.get_or_init(|| pool.clone().connect_lazy_with(options.clone()))
+            }
+        }
+    }
+
+    /// Creates the table if missing (once per process) and starts the sweep.
+    async fn ready(&self) -> Result<&Statements, StoreError> {
+        self.ready
+            .get_or_try_init(|| async {
+                check_table(&self.table).map_err(|e| StoreError::new(E::NAME, e))?;
+                let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
+                let mut tx = con.begin().await.map_err(failed::<E>)?;
+                for statement in E::create(&self.table) {
+                    E::Db::execute(&mut tx, &numbered::<E>(statement), &[])
+                        .await
+                        .map_err(failed::<E>)?;
+                }
+                tx.commit().await.map_err(failed::<E>)?;
+                let statements = Statements::new::<E>(&self.table);
+                spawn_sweeper::<E>(self.pool().clone(), statements.clone(), self.sweep_every);
+                Ok(statements)
+            })
+            .await
+    }
+
+    /// Gives each of `keys` an index over its value, once per process.
+    async fn index(&self, keys: &[String]) {
+        for key in keys {
+            if self.indexed.get(key).is_some() {
+                continue;
+            }
+            let result = match E::index(&self.table, key) {
+                Ok(statement) => self.execute(&statement, &[]).await.map(drop),
+                Err(e) => Err(StoreError::new(E::NAME, e)),
+            };
+            self.indexed.set(E::NAME, key, result);
+        }
+    }
+
+    /// Runs one statement on a pooled connection; the rows it changed.
+    async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, StoreError> {
+        let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
+        E::Db::execute(&mut con, sql, binds)
+            .await
+            .map_err(failed::<E>)
+    }
+}
+
+/// A store's pool.
+enum Pool<E: Engine> {
+    /// The app's own.
+    Given(sqlx::Pool<E::Db>),
+    /// Made on first use from what [`SqlStore::new`] parsed, inside the runtime
+    /// (sqlx's pools need one).
+    Lazy(
+        OnceLock<sqlx::Pool<E::Db>>,
+        PoolOptions<E::Db>,
+        ConnectOptions<E>,
+    ),
+}
+
+/// The statements that do not change with a request, written once for a table.
+#[derive(Debug, Clone)]
+struct Statements {
+    /// The name of the sweep's lock, and the statements that take and release it.
+    lock: (String, Option<(String, String)>),
+    load: String,
+    insert: String,
+    delete: String,
+    delete_if_empty: String,
+    rename: String,
+    sweep: String,
+}
+
+impl Statements {
+    fn new<E: Engine>(t: &str) -> Statements {
+        let (now, expires) = (E::NOW, E::EXPIRES);
+        let sql = |text: String| numbered::<E>(text);
+        Statements {
+            lock: (
+                format!("keepsake sweep {t}"),
+                E::SWEEP_LOCK.map(|(take, release)| (sql(take.into()), sql(release.into()))),
+            ),
+            load: sql(format!(
+                "SELECT {} FROM {t} WHERE id = ? AND expires_at > {now}",
+                E::DATA
+            )),
+            insert: sql(format!(
+                "INSERT INTO {t} (id, data, expires_at) VALUES (?, {}, {expires})",
+                E::OBJECT
+            )),
+            delete: sql(format!("DELETE FROM {t} WHERE id = ?")),
+            delete_if_empty: sql(format!("DELETE FROM {t} WHERE id = ? AND {}", E::EMPTY)),
+            rename: sql(format!(
+                "UPDATE {t} SET id = ?, expires_at = {expires} WHERE id = ? AND expires_at > {now}"
+            )),
+            sweep: sql(E::sweep(t)),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<E: Engine> SessionStore for SqlStore<E> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+        let statements = self.ready().await?;
+        let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
+        let row = E::Db::fetch_text(&mut con, &statements.load, &[Bind::text(id.as_str())])
+            .await
+            .map_err(failed::<E>)?;
+        row.map(|json| super::fields_of_object(E::NAME, &json))
+            .transpose()
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        let statements = self.ready().await?;
+        if !changes.index.is_empty() {
+            self.index(&changes.index).await;
+        }
+        let ttl = millis(ttl);
+        let applied = if changes.create {
+            let object = set_object(changes);
+            let binds = [Bind::text(id.as_str()), Bind::text(&object), Bind::Int(ttl)];
+            self.execute(&statements.insert, &binds).await?
+        } else {
+            let mut sql = Sql::default();
+            sql.push("UPDATE ").push(&self.table).push(" SET data = ");
+            E::changed(&mut sql, changes).map_err(|e| StoreError::new(E::NAME, e))?;
+            sql.push(", expires_at = ")
+                .push(E::EXPIRES)
+                .bind(Bind::Int(ttl));
+            sql.push(" WHERE id = ?").bind(Bind::text(id.as_str()));
+            sql.push(" AND expires_at > ").push(E::NOW);
+            self.execute(&numbered::<E>(sql.text), &sql.binds).await?
+        };
+        if applied == 0 {
+            return Ok(Saved::Gone);
+        }
+        if !changes.removed.is_empty() {
+            let binds = [Bind::text(id.as_str())];
+            self.execute(&statements.delete_if_empty, &binds).await?;
+        }
+        Ok(Saved::Done)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let statements = self.ready().await?;
+        let binds = [Bind::text(id.as_str())];
+        self.execute(&statements.delete, &binds).await.map(drop)
+    }
+
+    async fn rename(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        ttl: Duration,
+    ) -> Result<Saved, StoreError> {
+        let statements = self.ready().await?;
+        let binds = [
+            Bind::text(to.as_str()),
+            Bind::Int(millis(ttl)),
+            Bind::text(from.as_str()),
+        ];
+        let moved = self.execute(&statements.rename, &binds).await?;
+        Ok(if moved == 1 { Saved::Done } else { Saved::Gone })
+    }
+
+    async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        self.ready().await?;
+        self.index(&[key.to_owned()]).await;
+        let mut sql = Sql::default();
+        sql.push("DELETE FROM ").push(&self.table).push(" WHERE ");
+        let narrow = E::narrow(&self.table, key).filter(|_| self.indexed.get(key) == Some(true));
+        if let Some(narrow) = narrow {
+            sql.push(&narrow).bind(Bind::text(value)).push(" AND ");
+        }
+        let key = E::value_of(key).map_err(|e| StoreError::new(E::NAME, e))?;
+        sql.push(&key)
+            .push(" = ")
+            .push(E::MATCH)
+            .bind(Bind::text(value));
+        sql.push(" AND expires_at > ").push(E::NOW);
+        let ended = self.execute(&numbered::<E>(sql.text), &sql.binds).await?;
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
+    }
+}
+
+/// Deletes expired rows in batches, under the engine's sweep lock if it has one.
+async fn sweep<E: Engine>(
+    pool: &sqlx::Pool<E::Db>,
+    statements: &Statements,
+) -> Result<u64, StoreError> {
+    // A lock lives on one connection: take it, sweep and release on that one.
+    let mut con = pool.acquire().await.map_err(failed::<E>)?;
+    let (name, lock) = &statements.lock;
+    if let Some((take, _)) = lock {
+        let taken = E::Db::fetch_int(&mut con, take, &[Bind::text(name)])
+            .await
+            .map_err(failed::<E>)?;
+        if taken != Some(1) {
+            return Ok(0);
+        }
+    }
+    let mut removed = 0;
+    let result = loop {
+        match E::Db::execute(&mut con, &statements.sweep, &[Bind::Int(SWEEP_BATCH)]).await {
+            Ok(done) => {
+                removed += done;
+                if done < SWEEP_BATCH as u64 {
+                    break Ok(removed);
+                }
+            }
+            Err(e) => break Err(failed::<E>(e)),
+        }
+    };
+    if let Some((_, release)) = lock {
+        let _ = E::Db::fetch_int(&mut con, release, &[Bind::text(name)]).await;
+    }
+    result
+}
+
+/// Runs the sweep every `every` off the request path, for as long as the pool is open
+/// (and the runtime runs). A sweep that fails is logged, and tried again next time.
+fn spawn_sweeper<E: Engine>(pool: sqlx::Pool<E::Db>, statements: Statements, every: Duration) {
+    if every.is_zero() {
+        return;
+    }
+    rocket::tokio::spawn(async move {
+        let mut tick = rocket::tokio::time::interval(every);
+        tick.tick().await;
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Err(e) = sweep::<E>(&pool, &statements).await {
+                log::warn!(
+                    target: "rocket_keepsake",
+                    "sweeping expired sessions failed: {}",
+                    crate::error::report(&e)
+                );
+            }
+        }
+    });
+}
+
+/// A value bound to a statement's placeholder.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum Bind<'a> {
+    /// Text.
+    Text(Cow<'a, str>),
+    /// A 64-bit integer.
+    Int(i64),
+}
+
+impl<'a> Bind<'a> {
+    /// Borrowed text.
+    fn text(text: &'a str) -> Bind<'a> {
+        Bind::Text(Cow::Borrowed(text))
+    }
+}
+
+/// A statement being written, with the values of its placeholders in order.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Sql<'a> {
+    text: String,
+    binds: Vec<Bind<'a>>,
+}
+
+impl<'a> Sql<'a> {
+    /// Appends `text`; the `?` in it are placeholders, bound in order with
+    /// [`bind`](Sql::bind).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// The value of the next placeholder written.
+    pub fn bind(&mut self, value: Bind<'a>) -> &mut Self {
+        self.binds.push(value);
+        self
+    }
+}
+
+/// `sql` with its placeholders numbered (`$1`, `$2`, …) if the engine numbers them.
+/// A `?` inside a quoted literal is left alone.
+fn numbered<E: Engine>(sql: impl Into<String>) -> String {
+    let sql = sql.into();
+    if !E::NUMBERED {
+        return sql;
+    }
+    let (mut out, mut n, mut quoted) = (String::with_capacity(sql.len() + 8), 0, false);
+    for c in sql.chars() {
+        match c {
+            '?' if !quoted => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Runs statements with [`Bind`] values on one sqlx database: written once for every
+/// engine, over sqlx's generic traits.
+#[doc(hidden)]
+pub trait Run: sqlx::Database {
+    /// Runs `sql`; the rows it changed.
+    fn execute<'a>(
+        con: &'a mut Self::Connection,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
+
+    /// The first column of the first row of `sql`, as text.
+    fn fetch_text<'a>(
+        con: &'a mut Self::Connection,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>>;
+
+    /// The first column of the first row of `sql`, as an integer.
+    fn fetch_int<'a>(
+        con: &'a mut Self::Connection,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<i64>, sqlx::Error>>;
+}
+
+/// The rows a statement changed, which sqlx's results say per engine.
+#[doc(hidden)]
+pub trait RowsAffected {
+    /// The rows changed.
+    fn rows_affected(&self) -> u64;
+}
+
+macro_rules! rows_affected {
+    ($($feature:literal => $result:ty),*) => {$(
+        #[cfg(feature = $feature)]
+        impl RowsAffected for $result {
+            fn rows_affected(&self) -> u64 {
+                <$result>::rows_affected(self)
+            }
+        }
+    )*};
+}
+
+rows_affected!(
+    "postgres" => sqlx::postgres::PgQueryResult,
+    "mysql" => sqlx::mysql::MySqlQueryResult,
+    "sqlite" => sqlx::sqlite::SqliteQueryResult
+);
+
+fn query<'a, DB: sqlx::Database>(
+    sql: &'a str,
+    binds: &'a [Bind<'a>],
+) -> sqlx::query::Query<'a, DB, DB::Arguments<'a>>
+where
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    binds
+        .iter()
+        .fold(sqlx::query(sql), |query, bind| match bind {
+            Bind::Text(text) => query.bind(text.as_ref()),
+            Bind::Int(int) => query.bind(*int),
+        })
+}
+
+impl<DB> Run for DB
+where
+    DB: sqlx::Database,
+    DB::QueryResult: RowsAffected,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    fn execute<'a>(
+        con: &'a mut DB::Connection,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let done = query::<DB>(sql, binds).execute(con).await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn fetch_text<'a>(
+        con: &'a mut DB::Connection,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
+        Box::pin(async move {
+            let row = query::<DB>(sql, binds).fetch_optional(con).await?;
+            row.map(|row| row.try_get::<String, _>(0)).transpose()
+        })
+    }
+
+    fn fetch_int<'a>(
+        con: &'a mut DB::Connection,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<i64>, sqlx::Error>> {
+        Box::pin(async move {
+            let row = query::<DB>(sql, binds).fetch_optional(con).await?;
+            row.map(|row| row.try_get::<Option<i64>, _>(0))
+                .transpose()
+                .map(Option::flatten)
+        })
+    }
+}
+
+/// A table name that cannot change the meaning of a statement it is written into.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "table name `{0}` is not a plain identifier; use letters, digits and `_` (at most 48), \
+     starting with a letter or `_`"
+)]
+struct BadTable(String);
+
+/// Checks a table name before it is written into statements.
+fn check_table(name: &str) -> Result<(), BadTable> {
+    let mut chars = name.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 48;
+    if plain {
+        Ok(())
+    } else {
+        Err(BadTable(name.to_owned()))
+    }
+}
+
+/// A session key that cannot be written into a JSON path.
+#[doc(hidden)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "session key {0:?} holds `\"`, `\\` or a control character, which SQL JSON paths cannot name"
+)]
+pub struct BadKey(String);
+
+/// The JSON path of a top-level key, `$."key"`.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+fn path(key: &str) -> Result<String, BadKey> {
+    if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(BadKey(key.to_owned()));
+    }
+    Ok(format!("$.\"{key}\""))
+}
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The name of the SQL index (or column) over session key `key` in `table`: the
+/// table's name and a hash of the key, so that any key makes a plain identifier.
+fn index_name(table: &str, key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("{table}_by_{}", hex::encode(&digest[..8]))
+}
+
+/// Writes `data` with `changes` applied through an engine's JSON functions that set
+/// (`set(json, path, value, …)`) and remove (`remove(json, path, …)`) paths, `value`
+/// turning a bound text (`?`) into a JSON value.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+fn set_and_remove<'a>(
+    sql: &mut Sql<'a>,
+    [set, value, remove]: [&str; 3],
+    changes: &'a Changes,
+) -> Result<(), BadKey> {
+    let (setting, removing) = (!changes.set.is_empty(), !changes.removed.is_empty());
+    if removing {
+        sql.push(remove).push("(");
+    }
+    if setting {
+        sql.push(set).push("(");
+    }
+    sql.push("data");
+    if setting {
+        for (key, json) in &changes.set {
+            sql.push(", ?, ").bind(Bind::Text(path(key)?.into()));
+            sql.push(value).bind(Bind::text(json));
+        }
+        sql.push(")");
+    }
+    if removing {
+        for key in &changes.removed {
+            sql.push(", ?").bind(Bind::Text(path(key)?.into()));
+        }
+        sql.push(")");
+    }
+    Ok(())
+}
+
+/// The keys a save sets, as one JSON object.
+fn set_object(changes: &Changes) -> String {
+    super::json_object(changes.set.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// A database error as a store error: a pool that waited in vain, or a connection
+/// that failed, means the database is unavailable; so does anything else.
+fn failed<E: Engine>(error: sqlx::Error) -> StoreError {
+    StoreError::new(E::NAME, error)
+}
+
+/// Milliseconds of a TTL, at least one.
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+/// The `#[session(index)]` keys a store has given an SQL index (or tried to), and
+/// how it went: `revoke_all` finds sessions through it.
+#[derive(Debug, Default)]
+struct IndexedKeys(std::sync::Mutex<std::collections::HashMap<String, bool>>);
+
+impl IndexedKeys {
+    /// Whether `key` was indexed, if it was tried.
+    fn get(&self, key: &str) -> Option<bool> {
+        self.lock().get(key).copied()
+    }
+
+    /// Remembers whether indexing `key` worked; a failure is logged once.
+    fn set(&self, store: &str, key: &str, result: Result<(), StoreError>) {
+        let indexed = match result {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!(
+                    target: "rocket_keepsake",
+                    "{store}: no SQL index over session key `{key}` ({}); `revoke_all` by it \
+                     scans the table",
+                    crate::error::report(&e)
+                );
+                false
+            }
+        };
+        self.lock().insert(key.to_owned(), indexed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, bool>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        for good in ["keepsake_sessions", "_t", "T1"] {
+            assert!(check_table(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1t", "a-b", "a;drop table x", "a b", &"x".repeat(49)] {
+            assert!(check_table(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[cfg(any(feature = "mysql", feature = "sqlite"))]
+    #[test]
+    fn json_paths() {
+        assert_eq!(path("user").unwrap(), r#"$."user""#);
+        assert_eq!(path("a.b").unwrap(), r#"$."a.b""#);
+        assert!(path("a\"b").is_err() && path("a\\b").is_err());
+    }
+
+    fn changes() -> Changes {
+        Changes {
+            create: false,
+            set: vec![("a".into(), "1".into()), ("q\"".into(), "[2]".into())],
+            removed: vec!["b".into()],
+            index: vec![],
+        }
+    }
+
+    fn texts(sql: &Sql<'_>) -> Vec<String> {
+        let text = |bind: &Bind<'_>| match bind {
+            Bind::Text(text) => text.to_string(),
+            Bind::Int(int) => int.to_string(),
+        };
+        sql.binds.iter().map(text).collect()
+    }
+
+    #[cfg(any(feature = "mysql", feature = "sqlite"))]
+    #[test]
+    fn set_and_remove_nests_the_functions_with_binds_in_text_order() {
+        let (changes, mut sql) = (changes(), Sql::default());
+        let functions = ["json_set", "json(?)", "json_remove"];
+        // A key with `"` cannot be a JSON path.
+        assert!(set_and_remove(&mut sql, functions, &changes).is_err());
+        let changes = Changes {
+            set: changes.set[..1].to_vec(),
+            ..changes
+        };
+        let mut sql = Sql::default();
+        set_and_remove(&mut sql, functions, &changes).unwrap();
+        assert_eq!(sql.text, "json_remove(json_set(data, ?, json(?)), ?)");
+        assert_eq!(texts(&sql), [r#"$."a""#, "1", r#"$."b""#]);
+        let (mut none, nothing) = (Sql::default(), Changes::default());
+        set_and_remove(&mut none, functions, &nothing).unwrap();
+        assert_eq!(none.text, "data");
+    }
+
+    #[test]
+    fn the_set_object_holds_the_values_as_given() {
+        assert_eq!(set_object(&changes()), r#"{"a":1,"q\"":[2]}"#);
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_merges_the_set_keys_and_drops_the_removed_ones() {
+        let changes = changes();
+        let mut sql = Sql::default();
+        Postgres::changed(&mut sql, &changes).unwrap();
+        assert_eq!(sql.text, "(data || ?::jsonb) - ?::text");
+        assert_eq!(texts(&sql), [r#"{"a":1,"q\"":[2]}"#, "b"]);
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn numbered_placeholders_skip_quoted_question_marks() {
+        let sql = "SELECT ? WHERE data -> 'a?''b?' = ?::jsonb AND x = ?".to_owned();
+        assert_eq!(
+            numbered::<Postgres>(sql),
+            "SELECT $1 WHERE data -> 'a?''b?' = $2::jsonb AND x = $3"
+        );
+    }
+}
