@@ -57,7 +57,7 @@ impl SessionAdmin<'_> {
         value: &K,
     ) -> Result<usize, StoreError> {
         let value = serde_json::to_string(value)
-            .map_err(|e| StoreError::of_kind("keepsake", StoreErrorKind::Unsupported, e))?;
+            .map_err(|e| StoreError::of_kind("keepsake", StoreErrorKind::BadValue, e))?;
         let ended = self.store.revoke_all(V::INDEX_KEY, &value).await?;
         log::info!(
             target: "rocket_keepsake",

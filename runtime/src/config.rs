@@ -22,6 +22,7 @@ use rocket::serde::{de, Deserialize, Deserializer};
 /// same_site = "strict"
 /// ```
 #[derive(Clone, Deserialize)]
+#[non_exhaustive]
 #[serde(crate = "rocket::serde", default, deny_unknown_fields)]
 pub struct Config {
     /// Name of the session cookie. Default: `"session"`.

@@ -14,14 +14,23 @@ use crate::record::{FlashEntry, Record};
 use crate::request::{abort_unless_attached, lock, RequestSession};
 use crate::state::Shared;
 
+/// Seals [`FlashCategory`]: only `#[flash]` implements it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` implements `FlashCategory` by hand, which is not supported",
+    label = "not made by `#[flash]`",
+    note = "add `#[flash]` to the enum `{Self}` instead"
+)]
+pub trait SealedCategory {}
+
 /// A type of flash categories: implemented by `#[flash]` on an enum of unit
-/// variants, and not meant to be implemented by hand.
+/// variants, and sealed: it cannot be implemented by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a flash category type",
     label = "not a flash category type",
     note = "add `#[flash]` to the enum `{Self}`"
 )]
-pub trait FlashCategory: Copy + Send + Sync + 'static {
+pub trait FlashCategory: SealedCategory + Copy + Send + Sync + 'static {
     /// Every category, in declaration order.
     const ALL: &'static [Self];
 

@@ -74,13 +74,16 @@ pub mod bench;
 mod clock;
 mod codec;
 mod config;
+mod cookie;
 mod error;
 mod fairing;
 mod flash;
 mod guard;
+mod json;
 mod plan;
 mod record;
 mod request;
+mod save;
 mod state;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -115,7 +118,7 @@ pub use rocket_keepsake_macros::flash;
 /// Not public API. Referenced by macro-generated code.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::flash::{FlashCategory, UnknownCategory};
+    pub use crate::flash::{FlashCategory, SealedCategory, UnknownCategory};
     pub use crate::view::{
         decode_text, next_field, skip_value, struct_default, DefaultFor, FieldEncoder, FieldReader,
         Sealed, SessionView, Slots, StoredAs, StoredField, TextRead,

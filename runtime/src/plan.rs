@@ -13,26 +13,26 @@ use crate::codec::{Format, Stamp, MAX_COOKIE_LEN};
 use crate::config::Config;
 use crate::error::{LargestKeys, SaveError};
 use crate::record::{Lifecycle, Record};
-use crate::store::{Changes, SessionId};
+use crate::store::{Changes, SessionId, SessionStore};
 
 /// What [`plan`] needs to know of the fairing.
 pub(crate) struct Rules<'a> {
     pub(crate) config: &'a Config,
     /// Seals the record for the cookie store (unused by server-side stores).
     pub(crate) format: &'a Format,
-    /// Records live in a server-side store; the cookie holds a signed id.
-    pub(crate) server_side: bool,
+    /// The server-side store records live in, if any; the cookie then holds a
+    /// signed id.
+    pub(crate) store: Option<&'a dyn SessionStore>,
 }
 
 /// What a response must do about the session.
-#[derive(Debug)]
-pub(crate) enum Plan {
+pub(crate) enum Plan<'a> {
     Nothing,
     /// The changes cannot be saved: a 500, with this logged.
     Fail(SaveError),
-    /// Delete the cookie, and the stored record if there is one.
+    /// Delete the cookie, and the record from the store that holds it, if one does.
     Remove {
-        stored: Option<SessionId>,
+        stored: Option<(&'a dyn SessionStore, SessionId)>,
     },
     /// Send this sealed record as the cookie.
     Cookie {
@@ -43,6 +43,7 @@ pub(crate) enum Plan {
     },
     /// Write to the store, then send a cookie sealing the id the record lives under.
     Store {
+        store: &'a dyn SessionStore,
         write: Write,
         stamp: Stamp,
         life: CookieLife,
@@ -98,7 +99,12 @@ pub(crate) fn lifetime(record: &Record, config: &Config) -> Duration {
 }
 
 /// Decides what the response does about `record`, at `now` (unix seconds).
-pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now: u64) -> Plan {
+pub(crate) fn plan<'a>(
+    record: &mut Record,
+    rules: &Rules<'a>,
+    had_cookie: bool,
+    now: u64,
+) -> Plan<'a> {
     record.flush();
     if let Some(failure) = record.take_failure() {
         return Plan::Fail(failure);
@@ -113,6 +119,7 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
                 Lifecycle::Purged { retired } => retired.clone(),
                 Lifecycle::New => None,
             };
+            let stored = stored.and_then(|id| Some((rules.store?, id)));
             return Plan::Remove { stored };
         }
         return Plan::Nothing;
@@ -138,7 +145,7 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
     };
     let lifetime = lifetime(record, config);
     let life = CookieLife::of(permanent, lifetime);
-    if rules.server_side {
+    if let Some(store) = rules.store {
         let (target, changes) = match record.lifecycle() {
             Lifecycle::Loaded { id: Some(id), .. } => {
                 (Target::Update(id.clone()), record.changes())
@@ -166,7 +173,12 @@ pub(crate) fn plan(record: &mut Record, rules: &Rules<'_>, had_cookie: bool, now
             changes,
             ttl,
         };
-        return Plan::Store { write, stamp, life };
+        return Plan::Store {
+            store,
+            write,
+            stamp,
+            life,
+        };
     }
     let mut dropped_flashes = 0;
     loop {
@@ -225,7 +237,7 @@ mod tests {
     use super::*;
     use crate::codec::{Purpose, Signed};
     use crate::config::Secret;
-    use crate::store::{Fields, Loaded};
+    use crate::store::{Fields, Loaded, MemoryStore};
 
     const NOW: u64 = 1_700_000_000;
 
@@ -277,11 +289,11 @@ mod tests {
     }
 
     fn run(mut record: Record, config: &Config, server_side: bool, had_cookie: bool) -> String {
-        let format = format();
+        let (format, memory) = (format(), MemoryStore::new());
         let rules = Rules {
             config,
             format: &format,
-            server_side,
+            store: server_side.then_some(&memory as &dyn SessionStore),
         };
         summary(&plan(&mut record, &rules, had_cookie, NOW))
     }
@@ -428,12 +440,11 @@ mod tests {
 
     #[test]
     fn a_write_after_clear_is_a_new_session_with_only_the_new_keys() {
-        let config = Config::default();
-        let format = format();
+        let (config, format, memory) = (Config::default(), format(), MemoryStore::new());
         let rules = Rules {
             config: &config,
             format: &format,
-            server_side: true,
+            store: Some(&memory),
         };
         let id = SessionId::generate().unwrap();
         let mut record = stored(&id, &[("user", "\"ada\"")]);
@@ -497,12 +508,11 @@ mod tests {
 
     #[test]
     fn records_holding_only_flashes_live_briefly_in_a_store() {
-        let config = Config::default();
-        let format = format();
+        let (config, format, memory) = (Config::default(), format(), MemoryStore::new());
         let rules = Rules {
             config: &config,
             format: &format,
-            server_side: true,
+            store: Some(&memory),
         };
         let ttl_of = |mut record: Record| match plan(&mut record, &rules, false, NOW) {
             Plan::Store { write, .. } => write.ttl,

@@ -23,6 +23,16 @@ pub(crate) enum Backend {
     Store(Arc<dyn SessionStore>),
 }
 
+impl Backend {
+    /// The server-side store, if records live in one.
+    pub(crate) fn store(&self) -> Option<&dyn SessionStore> {
+        match self {
+            Backend::Cookie => None,
+            Backend::Store(store) => Some(&**store),
+        }
+    }
+}
+
 /// The ignited fairing's state.
 pub(crate) struct Shared {
     pub(crate) config: Config,

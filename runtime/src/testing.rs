@@ -60,12 +60,12 @@ use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Orbit, Request, Rocket};
 
 use crate::error::report;
-use crate::fairing::apply;
 use crate::flash::FlashCategory;
 use crate::plan::{plan, Plan, Rules};
 use crate::record::Record;
 use crate::request::{lock, RequestSession};
-use crate::state::{Backend, Shared};
+use crate::save::apply;
+use crate::state::Shared;
 use crate::view::{encode_fields, SessionView, Tracked};
 
 /// The path of the route that [`ClientExt::set_session`] seeds a session through.
@@ -154,15 +154,17 @@ async fn new_session(shared: &Shared, fields: Vec<(&'static str, Box<str>)>) -> 
     let rules = Rules {
         config: &shared.config,
         format: &shared.format,
-        server_side: matches!(shared.backend, Backend::Store(_)),
+        store: shared.backend.store(),
     };
     match plan(&mut record, &rules, false, now) {
         Plan::Cookie { value, .. } => Some(value),
-        Plan::Store { write, stamp, .. } => {
-            let Backend::Store(store) = &shared.backend else {
-                unreachable!("a store plan comes from a store backend");
-            };
-            let id = apply(&**store, write)
+        Plan::Store {
+            store,
+            write,
+            stamp,
+            ..
+        } => {
+            let id = apply(store, write)
                 .await
                 .unwrap_or_else(|e| panic!("cannot seed the session: {}", report(&e)))?;
             let sealed = shared.format.seal(stamp, id.as_str().as_bytes());

@@ -40,6 +40,9 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         #item
 
         #[automatically_derived]
+        impl ::rocket_keepsake::__private::SealedCategory for #ident {}
+
+        #[automatically_derived]
         impl ::rocket_keepsake::__private::FlashCategory for #ident {
             const ALL: &'static [Self] = &[#(Self::#variants),*];
 

@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+use crate::json;
+
 pub(crate) struct Entries {
     /// The JSON object as it arrived (empty for a new record).
     text: String,
@@ -78,11 +80,6 @@ fn same_tag_cmp(a: &[u8], b: &[u8]) -> Ordering {
     } else {
         a.cmp(b)
     }
-}
-
-/// Whether `key` needs escaping to be a JSON string's contents.
-pub(crate) fn needs_escape(key: &str) -> bool {
-    key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
 /// A key of `text`: in place when it has no escapes, else unescaped on its own.
@@ -174,16 +171,9 @@ impl Entries {
                 text.push(',');
             }
             let tag = tag(key.as_bytes());
-            let key = if needs_escape(&key) {
-                text.push_str(&serde_json::Value::String(key.clone()).to_string());
-                Key::Owned(key.into_boxed_str())
-            } else {
-                text.push('"');
-                let start = text.len();
-                text.push_str(&key);
-                let end = text.len();
-                text.push('"');
-                Key::InText(start..end)
+            let key = match json::push_key(&mut text, &key) {
+                Some(in_text) => Key::InText(in_text),
+                None => Key::Owned(key.into_boxed_str()),
             };
             text.push(':');
             let start = text.len();
@@ -304,25 +294,9 @@ impl Entries {
 
     /// The object as JSON: untouched keys and values copied as they arrived.
     pub(crate) fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.text.len() + 64);
-        out.push(b'{');
-        for (i, (key, value)) in self.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            if needs_escape(key) {
-                // Escaping a string into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut out, key);
-            } else {
-                out.push(b'"');
-                out.extend_from_slice(key.as_bytes());
-                out.push(b'"');
-            }
-            out.push(b':');
-            out.extend_from_slice(value.as_bytes());
-        }
-        out.push(b'}');
-        out
+        let mut out = String::with_capacity(self.text.len() + 64);
+        json::write_object(&mut out, self.iter());
+        out.into_bytes()
     }
 }
 

@@ -6,7 +6,7 @@ mod tagged;
 use std::collections::{BTreeMap, BTreeSet};
 
 use self::entries::Entries;
-pub(crate) use self::entries::{needs_escape, KeyPlaces};
+pub(crate) use self::entries::KeyPlaces;
 use crate::error::SaveError;
 use crate::store::{Changes, Loaded, SessionId};
 

@@ -175,7 +175,7 @@ fn decode(bytes: &[u8]) -> Result<Option<Fields>, StoreError> {
 }
 
 fn encode(fields: &Fields) -> String {
-    super::json_object(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    crate::json::object(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// The item under `key` with its CAS token, if it holds a live record.

@@ -216,7 +216,7 @@ fn object_of(fields: &Fields) -> String {
         .map(|(key, value)| (key.as_str(), value.as_str()))
         .collect();
     sorted.sort_unstable_by_key(|&(key, _)| key);
-    super::json_object(sorted)
+    crate::json::object(sorted)
 }
 
 #[rocket::async_trait]

@@ -50,31 +50,9 @@ pub use memory::MemoryStore;
 /// A record's fields as a store keeps them: each key with its value as JSON text.
 pub type Fields = HashMap<String, String>;
 
-/// Fields (keys with JSON text values) as one JSON object's text, for the stores
-/// that keep a record as one value.
-pub(crate) fn json_object<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::from("{");
-    for (i, (key, value)) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if crate::record::needs_escape(key) {
-            // A `String` always serializes.
-            out.push_str(&serde_json::to_string(key).unwrap_or_default());
-        } else {
-            out.push('"');
-            out.push_str(key);
-            out.push('"');
-        }
-        out.push(':');
-        out.push_str(value);
-    }
-    out.push('}');
-    out
-}
-
 /// A record as [`SessionStore::load_record`] hands it to the fairing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Loaded {
     /// Each key with its value as JSON text, as [`SessionStore::load`] returns them.
     Fields(Fields),
@@ -93,12 +71,7 @@ pub enum Loaded {
     feature = "memcached"
 ))]
 pub(crate) fn fields_of_object(store: &'static str, json: &str) -> Result<Fields, StoreError> {
-    let raw: HashMap<String, Box<serde_json::value::RawValue>> = serde_json::from_str(json)
-        .map_err(|e| StoreError::of_kind(store, StoreErrorKind::Unreadable, e))?;
-    Ok(raw
-        .into_iter()
-        .map(|(key, value)| (key, value.get().to_owned()))
-        .collect())
+    crate::json::fields(json).map_err(|e| StoreError::of_kind(store, StoreErrorKind::Unreadable, e))
 }
 
 /// A session id: 192 bits from the operating system's random number generator, as
@@ -142,6 +115,7 @@ impl fmt::Debug for SessionId {
 /// Keys the request did not change are not named, so concurrent requests that change
 /// different keys of one session both survive. Of two writes to one key, the last wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Changes {
     /// The record is new: write it even though no record has this id yet. When
     /// `false`, a record that no longer exists (deleted or renamed by another request)
@@ -194,6 +168,14 @@ pub enum StoreErrorKind {
     /// The store cannot do what was asked (say, [`SessionStore::revoke_all`] on a
     /// store that keeps no index).
     Unsupported,
+    /// A value to look sessions up by (as [`SessionAdmin::revoke_all`] takes) cannot
+    /// be written as JSON: nothing was done.
+    ///
+    /// [`SessionAdmin::revoke_all`]: crate::SessionAdmin::revoke_all
+    BadValue,
+    /// The operating system gave no random bytes for a new session id: nothing was
+    /// written.
+    NoRandomId,
 }
 
 impl StoreErrorKind {
@@ -203,6 +185,8 @@ impl StoreErrorKind {
             StoreErrorKind::TimedOut => "timed out",
             StoreErrorKind::Unreadable => "holds a record that cannot be read",
             StoreErrorKind::Unsupported => "cannot do this",
+            StoreErrorKind::BadValue => "was given a value that cannot be written as JSON",
+            StoreErrorKind::NoRandomId => "got no random bytes for a new session id",
         }
     }
 }

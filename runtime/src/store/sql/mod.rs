@@ -745,7 +745,7 @@ fn set_and_remove<'a>(
 
 /// The keys a save sets, as one JSON object.
 fn set_object(changes: &Changes) -> String {
-    super::json_object(changes.set.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    crate::json::object(changes.set.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// A database error as a store error: a pool that waited in vain, or a connection
