@@ -2,13 +2,6 @@
 //! its database speaks (PostgreSQL, MySQL/MariaDB, SQLite), the way Rocket's db_pools
 //! serves every sqlx engine from one generic implementation.
 
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -141,6 +134,24 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
 mod sealed {
     pub trait Sealed {}
 }
+
+/// Declares an engine: a unit type, sealed, that implements [`Engine`].
+macro_rules! engine {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl super::sealed::Sealed for $name {}
+    };
+}
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 /// Records in an SQL database, one row per session: [`PostgresStore`],
 /// [`MySqlStore`] and [`SqliteStore`] are this store over their engine.

@@ -41,11 +41,10 @@ use super::{index_name, literal, path, BadKey, Changes, Engine, Sql, SqlStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub type MySqlStore = SqlStore<MySql>;
 
-/// MySQL and MariaDB, the [`Engine`] of [`MySqlStore`].
-#[derive(Debug, Clone, Copy)]
-pub struct MySql;
-
-impl super::sealed::Sealed for MySql {}
+engine! {
+    /// MySQL and MariaDB, the [`Engine`] of [`MySqlStore`].
+    MySql
+}
 
 impl Engine for MySql {
     type Db = sqlx::MySql;

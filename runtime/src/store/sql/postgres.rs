@@ -41,11 +41,10 @@ use super::{literal, BadKey, Bind, Changes, Engine, Sql, SqlStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub type PostgresStore = SqlStore<Postgres>;
 
-/// PostgreSQL, the [`Engine`] of [`PostgresStore`].
-#[derive(Debug, Clone, Copy)]
-pub struct Postgres;
-
-impl super::sealed::Sealed for Postgres {}
+engine! {
+    /// PostgreSQL, the [`Engine`] of [`PostgresStore`].
+    Postgres
+}
 
 impl Engine for Postgres {
     type Db = sqlx::Postgres;

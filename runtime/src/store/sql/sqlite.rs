@@ -40,11 +40,10 @@ use super::{literal, path, BadKey, Changes, Engine, Sql, SqlStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub type SqliteStore = SqlStore<Sqlite>;
 
-/// SQLite, the [`Engine`] of [`SqliteStore`].
-#[derive(Debug, Clone, Copy)]
-pub struct Sqlite;
-
-impl super::sealed::Sealed for Sqlite {}
+engine! {
+    /// SQLite, the [`Engine`] of [`SqliteStore`].
+    Sqlite
+}
 
 /// Now, in unix milliseconds, by SQLite's clock.
 macro_rules! now {
