@@ -67,6 +67,10 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The derive names this crate as `::rocket_keepsake`, in its own unit tests too.
+#[cfg(test)]
+extern crate self as rocket_keepsake;
+
 mod admin;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]

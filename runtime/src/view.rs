@@ -375,96 +375,11 @@ fn same_json(text: &str, bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// What `#[derive(Session, Default)]` generates for `{ n: u32, list: Vec<String> }`.
-    #[derive(Default)]
+    /// A view as users write it: the derive's own code is what these tests run.
+    #[derive(crate::Session, Default)]
     struct View {
         n: u32,
         list: Vec<String>,
-    }
-
-    impl Sealed for View {}
-
-    /// The marker types the derive would generate.
-    struct N;
-    struct List;
-    struct Map;
-    struct Ratio;
-
-    impl StoredField for N {
-        type Value = u32;
-    }
-
-    impl StoredField for List {
-        type Value = Vec<String>;
-    }
-
-    impl StoredField for Map {
-        type Value = std::collections::HashMap<String, u32>;
-    }
-
-    impl StoredField for Ratio {
-        type Value = f64;
-    }
-
-    impl SessionView for View {
-        const KEYS: &'static [&'static str] = &["n", "list"];
-
-        fn load(reader: &mut FieldReader<'_>) -> Self {
-            let mut view = View::default();
-            if let Some(n) = reader.field::<N>("n") {
-                view.n = n;
-            }
-            if let Some(list) = reader.field::<List>("list") {
-                view.list = list;
-            }
-            view
-        }
-
-        fn encode(&self, encoder: &mut FieldEncoder<'_>) {
-            encoder.field::<N>(&self.n);
-            encoder.field::<List>(&self.list);
-        }
-
-        fn load_text(text: &str) -> Option<(Self, TextRead)> {
-            let (slots, read) = decode_text(text, ViewSlots::default())?;
-            let mut view = View::default();
-            if let Some(n) = slots.n {
-                view.n = n;
-            }
-            if let Some(list) = slots.list {
-                view.list = list;
-            }
-            Some((view, read))
-        }
-    }
-
-    #[derive(Default)]
-    struct ViewSlots {
-        n: Option<u32>,
-        list: Option<Vec<String>>,
-    }
-
-    impl<'de> Slots<'de> for ViewSlots {
-        fn index(key: &str) -> Option<usize> {
-            match key {
-                "n" => Some(0),
-                "list" => Some(1),
-                _ => None,
-            }
-        }
-
-        fn decode<A: serde::de::MapAccess<'de>>(
-            &mut self,
-            index: usize,
-            map: &mut A,
-        ) -> Result<(), A::Error> {
-            match index {
-                0 => self.n = Some(next_field::<N, A>(map)?),
-                1 => self.list = Some(next_field::<List, A>(map)?),
-                _ => skip_value(map)?,
-            }
-            Ok(())
-        }
     }
 
     /// The view and its loaded fields, by the field-by-field load.
@@ -642,32 +557,10 @@ mod tests {
     }
 
     /// A view over one `HashMap` and one float, for the semantic comparison.
-    #[derive(Default)]
+    #[derive(crate::Session, Default)]
     struct Loose {
         map: std::collections::HashMap<String, u32>,
         ratio: f64,
-    }
-
-    impl Sealed for Loose {}
-
-    impl SessionView for Loose {
-        const KEYS: &'static [&'static str] = &["map", "ratio"];
-
-        fn load(reader: &mut FieldReader<'_>) -> Self {
-            let mut view = Loose::default();
-            if let Some(map) = reader.field::<Map>("map") {
-                view.map = map;
-            }
-            if let Some(ratio) = reader.field::<Ratio>("ratio") {
-                view.ratio = ratio;
-            }
-            view
-        }
-
-        fn encode(&self, encoder: &mut FieldEncoder<'_>) {
-            encoder.field::<Map>(&self.map);
-            encoder.field::<Ratio>(&self.ratio);
-        }
     }
 
     #[test]

@@ -34,16 +34,11 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             }
         }
     });
-    let read_field = |field: &Field<'_>| {
-        let (ty, key, marker) = (field.ty, field.key().0, marker(field.ident));
-        quote_spanned!(ty.span()=> __keepsake_reader.field::<__keepsake_field::#marker>(#key))
-    };
-    let load = load_body(input, read_field);
     let take_slot = |field: &Field<'_>| {
         let ident = field.ident;
-        quote!(__keepsake_slots.#ident)
+        quote!(self.#ident)
     };
-    let load_text = load_body(input, take_slot);
+    let from_slots = load_body(input, take_slot);
     let stored_impls = input.stored().map(|field| {
         let (ty, marker) = (field.ty, marker(field.ident));
         quote_spanned! {ty.span()=>
@@ -54,6 +49,12 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         }
     });
     let slot_idents: Vec<&Ident> = input.stored().map(|f| f.ident).collect();
+    let read_slots = input.stored().map(|field| {
+        let (ident, ty, key, marker) = (field.ident, field.ty, field.key().0, marker(field.ident));
+        let read =
+            quote_spanned!(ty.span()=> __keepsake_reader.field::<__keepsake_field::#marker>(#key));
+        quote!(#ident: #read,)
+    });
     let slot_types = input.stored().map(|f| f.ty);
     let slot_keys = input.stored().map(|f| f.key().0);
     let slot_positions = 0..input.stored().count();
@@ -78,9 +79,19 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             #[automatically_derived]
             impl ::rocket_keepsake::__private::Sealed for #ident {}
 
-            /// The stored fields as the record's text is read, each `None` until its key is.
+            /// The stored fields as the record is read, each `None` until its key is:
+            /// both loads fill it, and one function makes the view of it.
             struct __KeepsakeSlots {
                 #(#slot_idents: ::core::option::Option<#slot_types>,)*
+            }
+
+            type __KeepsakeView = #ident;
+
+            impl __KeepsakeSlots {
+                /// The view: each field from its slot, else its default.
+                fn into_view(self) -> #ident {
+                    #from_slots
+                }
             }
 
             #[automatically_derived]
@@ -112,7 +123,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                 #index_const
 
                 fn load(__keepsake_reader: &mut ::rocket_keepsake::__private::FieldReader<'_>) -> Self {
-                    #load
+                    __KeepsakeSlots { #(#read_slots)* }.into_view()
                 }
 
                 fn load_text(
@@ -123,7 +134,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     };
                     let (__keepsake_slots, __keepsake_read) =
                         ::rocket_keepsake::__private::decode_text(__keepsake_text, __keepsake_empty)?;
-                    ::core::option::Option::Some(({ #load_text }, __keepsake_read))
+                    ::core::option::Option::Some((__keepsake_slots.into_view(), __keepsake_read))
                 }
 
                 fn encode(&self, __keepsake_encoder: &mut ::rocket_keepsake::__private::FieldEncoder<'_>) {
@@ -142,9 +153,12 @@ fn marker(ident: &Ident) -> Ident {
     ident.clone()
 }
 
-/// `Self` built from the record: decoded keys (`read` gives a field's, as an
+/// The view built from the slots: decoded keys (`read` gives a field's, as an
 /// `Option`), else the field's own default, else the struct's `Default` (built once,
 /// and only when some field falls back on it).
+///
+/// The view is named through the alias `__KeepsakeView`, written where an error about
+/// it should point.
 fn load_body(input: &Input<'_>, read: impl Fn(&Field<'_>) -> TokenStream) -> TokenStream {
     let Some(first) = input.fields.iter().find(|f| f.attrs.default.is_none()) else {
         let init = input.fields.iter().map(|field| {
@@ -162,7 +176,7 @@ fn load_body(input: &Input<'_>, read: impl Fn(&Field<'_>) -> TokenStream) -> Tok
                 }
             }
         });
-        return quote!(Self { #(#init),* });
+        return quote!(__KeepsakeView { #(#init),* });
     };
     let assign = input.fields.iter().map(|field| {
         let ident = field.ident;
@@ -184,10 +198,10 @@ fn load_body(input: &Input<'_>, read: impl Fn(&Field<'_>) -> TokenStream) -> Tok
     // The struct's `Default`, asked for on behalf of the first field that needs it.
     let marker = marker(first.ident);
     let struct_default = quote_spanned! {first.ident.span()=>
-        ::rocket_keepsake::__private::struct_default::<__keepsake_field::#marker, Self>()
+        ::rocket_keepsake::__private::struct_default::<__keepsake_field::#marker, __KeepsakeView>()
     };
     quote! {
-        let mut __keepsake_view: Self = #struct_default;
+        let mut __keepsake_view: __KeepsakeView = #struct_default;
         #(#assign)*
         __keepsake_view
     }
