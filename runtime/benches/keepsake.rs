@@ -435,8 +435,8 @@ fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
     for (label, size) in [("250 B", 0), ("2 KB", 2048)] {
         let value = profile(size);
         let json = serde_json::to_vec(&value).unwrap();
-        let record = SessionRecord::from_json(&json).unwrap();
-        let cookie = codec.encode(&record);
+        let mut record = SessionRecord::from_json(&json).unwrap();
+        let cookie = codec.encode(&mut record);
         let mut floor_cookie = json.clone();
         floor_cookie.extend_from_slice(&mac.clone().chain_update(&json).finalize().into_bytes());
         let floor_cookie = URL_SAFE_NO_PAD.encode(&floor_cookie);
@@ -451,7 +451,7 @@ fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
             for _ in 0..iters {
                 match i {
                     0 => {
-                        black_box(codec.encode(black_box(&record)));
+                        black_box(codec.encode(black_box(&mut record)));
                     }
                     1 => {
                         let bytes = serde_json::to_vec(black_box(&value)).unwrap();
@@ -490,8 +490,8 @@ fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
     // The encrypted format on the 250 B profile, against the signed one.
     let encrypted = CookieCodec::encrypted(&[7u8; 64]);
     let json = serde_json::to_vec(&profile(0)).unwrap();
-    let record = SessionRecord::from_json(&json).unwrap();
-    let (signed_cookie, sealed_cookie) = (codec.encode(&record), encrypted.encode(&record));
+    let mut record = SessionRecord::from_json(&json).unwrap();
+    let (signed_cookie, sealed_cookie) = (codec.encode(&mut record), encrypted.encode(&mut record));
     let names = [
         "codec 250 B: encode+sign",
         "codec 250 B: encode+encrypt (AES-256-GCM)",
@@ -501,8 +501,8 @@ fn codec_cases() -> (Vec<Case>, Vec<Ratio>) {
     let cases = group(&names, 2000, |i, iters| {
         for _ in 0..iters {
             match i {
-                0 => drop(black_box(codec.encode(black_box(&record)))),
-                1 => drop(black_box(encrypted.encode(black_box(&record)))),
+                0 => drop(black_box(codec.encode(black_box(&mut record)))),
+                1 => drop(black_box(encrypted.encode(black_box(&mut record)))),
                 2 => drop(black_box(
                     codec.decode::<Profile>(black_box(&signed_cookie)),
                 )),

@@ -10,7 +10,7 @@ mod fixture;
 fn main() {
     let json = serde_json::to_vec(&fixture::profile(0)).unwrap();
     let codec = CookieCodec::new(&[7u8; 64]);
-    let cookie = codec.encode(&SessionRecord::from_json(&json).unwrap());
+    let cookie = codec.encode(&mut SessionRecord::from_json(&json).unwrap());
     let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7u8; 32]).unwrap();
     let mut floor = json.clone();
     floor.extend_from_slice(&mac.clone().chain_update(&json).finalize().into_bytes());

@@ -52,7 +52,7 @@ impl CookieCodec {
     }
 
     /// What a save does: the record as JSON, stamped and sealed into a cookie value.
-    pub fn encode(&self, record: &SessionRecord) -> String {
+    pub fn encode(&self, record: &mut SessionRecord) -> String {
         let now = now();
         let stamp = Stamp {
             issued: now,
@@ -60,7 +60,7 @@ impl CookieCodec {
         };
         // Only the encrypted format can fail, when the system has no randomness.
         self.format
-            .seal(stamp, &record.0.to_json())
+            .seal(stamp, &record.0.encode_json())
             .unwrap_or_default()
     }
 
@@ -68,9 +68,9 @@ impl CookieCodec {
     /// view straight from the record's text.
     pub fn decode<T: SessionView>(&self, value: &str) -> Option<(SessionRecord, T)> {
         let opened = codec::open(&self.format, &self.limits, value, now()).ok()?;
-        let record =
+        let mut record =
             Record::from_cookie_json(opened.payload, opened.stamp.created, opened.rotated).ok()?;
-        let view = Tracked::<T>::load(&record).into_value();
+        let view = Tracked::<T>::load(&mut record).into_value();
         Some((SessionRecord(record), view))
     }
 }
@@ -84,7 +84,7 @@ impl SessionRecord {
     /// Loads view `T`, lets `change` borrow it mutably if given, and writes it back:
     /// the tracking a `Session<T>` guard does. Whether the record changed.
     pub fn track<T: SessionView>(&mut self, change: Option<fn(&mut T)>) -> bool {
-        let mut tracked = Tracked::<T>::load(&self.0);
+        let mut tracked = Tracked::<T>::load(&mut self.0);
         if let Some(change) = change {
             change(tracked.get_mut());
         }
@@ -144,7 +144,7 @@ pub mod fuzz {
             let _ = Record::from_json(text.as_bytes(), 0, false);
             return Ok(());
         };
-        let record = Record::from_json(text.as_bytes(), 0, false)
+        let mut record = Record::from_json(text.as_bytes(), 0, false)
             .map_err(|e| format!("serde_json reads an object, the split fails: {e}"))?;
         let keys = record.keys();
         if keys.len() != map.len() {
@@ -155,7 +155,7 @@ pub mod fuzz {
             |v: &serde_json::Value| serde_json::from_str::<serde_json::Value>(&v.to_string()).ok();
         // A cookie's record, indexed only at its first lookup, answers the same: for
         // keys absent too (answered before any index), and its object is the same.
-        let lazy = Record::from_cookie_json(text.as_bytes().to_vec(), 0, false)
+        let mut lazy = Record::from_cookie_json(text.as_bytes().to_vec(), 0, false)
             .map_err(|e| format!("serde_json reads an object, the cookie record fails: {e}"))?;
         for key in ["_lifetime", "_permanent", "x"]
             .into_iter()
@@ -165,7 +165,7 @@ pub mod fuzz {
                 return Err(format!("key {key:?}: the unsplit record answers otherwise"));
             }
         }
-        if lazy.to_json() != record.to_json() {
+        if lazy.encode_json() != record.encode_json() {
             return Err("the unsplit record writes another object".into());
         }
         for (key, expected) in &map {
@@ -184,8 +184,8 @@ pub mod fuzz {
     /// Reads `payload` as Flask's TaggedJSON session, and writes it back; the JSON
     /// written, when it reads.
     pub fn flask_round_trip(payload: &[u8]) -> Option<Vec<u8>> {
-        let record = Record::from_flask_json(payload, 0, false).ok()?;
-        Some(record.to_flask_json())
+        let mut record = Record::from_flask_json(payload, 0, false).ok()?;
+        Some(record.encode_flask_json())
     }
 
     /// A configuration duration (`"90s"`, `"7d"`, seconds).

@@ -107,7 +107,7 @@ impl<T: SessionView> Session<'_, T> {
     pub fn clear(&mut self) {
         let mut record = lock(self.record);
         record.clear();
-        self.tracked = Tracked::load(&record);
+        self.tracked = Tracked::load(&mut record);
     }
 }
 
@@ -147,7 +147,7 @@ impl<'r, T: SessionView> FromRequest<'r> for Session<'r, T> {
             if let Some(key) = T::INDEX {
                 locked.index_by(key);
             }
-            let tracked = Tracked::load(&locked);
+            let tracked = Tracked::load(&mut locked);
             drop(locked);
             Session { tracked, record }
         })

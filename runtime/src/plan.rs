@@ -92,7 +92,7 @@ impl CookieLife {
 }
 
 /// How long the session may live between requests: its own lifetime, capped by `max_age`.
-pub(crate) fn lifetime(record: &Record, config: &Config) -> Duration {
+pub(crate) fn lifetime(record: &mut Record, config: &Config) -> Duration {
     record
         .lifetime()
         .map_or(config.max_age, |own| own.min(config.max_age))
@@ -183,9 +183,9 @@ pub(crate) fn plan<'a>(
     let mut dropped_flashes = 0;
     loop {
         let payload = if rules.format.is_flask() {
-            record.to_flask_json()
+            record.encode_flask_json()
         } else {
-            record.to_json()
+            record.encode_json()
         };
         let value = match rules.format.seal(stamp, &payload) {
             Ok(value) => value,
@@ -544,17 +544,17 @@ mod tests {
         let mut record = loaded(r#"{"a":1}"#);
         record.set_lifetime(Duration::from_secs(60));
         assert_eq!(
-            CookieLife::of(record.is_permanent(), lifetime(&record, &config)),
+            CookieLife::of(record.is_permanent(), lifetime(&mut record, &config)),
             CookieLife::Permanent(Duration::from_secs(60))
         );
         record.set_lifetime(Duration::from_secs(5000));
         assert_eq!(
-            CookieLife::of(record.is_permanent(), lifetime(&record, &config)),
+            CookieLife::of(record.is_permanent(), lifetime(&mut record, &config)),
             CookieLife::Permanent(Duration::from_secs(1000))
         );
         record.set_permanent(false);
         assert_eq!(
-            CookieLife::of(record.is_permanent(), lifetime(&record, &config)),
+            CookieLife::of(record.is_permanent(), lifetime(&mut record, &config)),
             CookieLife::Browser
         );
         assert_eq!(record.lifetime(), None, "set_permanent(false) forgets it");

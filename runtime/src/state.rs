@@ -137,7 +137,7 @@ impl Shared {
         let (created, issued, rotated) =
             (opened.stamp.created, opened.stamp.issued, opened.rotated);
         // A session with its own lifetime (shorter than `max_age`, which `open` checked).
-        let within_lifetime = |record: Box<Record>| match record.lifetime() {
+        let within_lifetime = |mut record: Box<Record>| match record.lifetime() {
             Some(lifetime) if now.saturating_sub(issued) > lifetime.as_secs() => fresh(
                 now,
                 &format_args!(

@@ -129,7 +129,7 @@ async fn record_of(shared: &Shared, cookie: Option<String>) -> Option<Record> {
 }
 
 fn view_of<T: SessionView>(record: Option<Record>) -> Option<T> {
-    record.map(|record| Tracked::<T>::load(&record).into_value())
+    record.map(|mut record| Tracked::<T>::load(&mut record).into_value())
 }
 
 fn flashes_of<C: FlashCategory>(record: Option<Record>) -> Vec<(C, String)> {

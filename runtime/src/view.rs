@@ -146,12 +146,34 @@ pub trait IndexedView: SessionView {
     const INDEX_KEY: &'static str;
 }
 
+/// A set of a view's fields, by their position in [`SessionView::KEYS`]. Only the
+/// first 64 can be members: a field past them is never taken as loaded from the text,
+/// and is compared with its own baseline instead (slower, never wrong).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct FieldSet(pub(crate) u64);
+
+impl FieldSet {
+    pub(crate) fn insert(&mut self, field: usize) {
+        if field < 64 {
+            self.0 |= 1 << field;
+        }
+    }
+
+    pub(crate) fn contains(self, field: usize) -> bool {
+        field < 64 && self.0 & (1 << field) != 0
+    }
+
+    pub(crate) fn remove_all(&mut self, other: FieldSet) {
+        self.0 &= !other.0;
+    }
+}
+
 /// Hands a view's `load` the decoded value of each of its keys.
 #[doc(hidden)]
 pub struct FieldReader<'a> {
-    record: &'a Record,
-    /// Which fields (by index) decoded from the text the record was loaded with.
-    loaded: u64,
+    record: &'a mut Record,
+    /// Which fields decoded from the text the record was loaded with.
+    loaded: FieldSet,
     index: usize,
 }
 
@@ -164,8 +186,8 @@ impl FieldReader<'_> {
         let (raw, loaded) = self.record.get_loaded(key)?;
         match F::Value::decode(raw) {
             Ok(value) => {
-                if loaded && index < 64 {
-                    self.loaded |= 1 << index;
+                if loaded {
+                    self.loaded.insert(index);
                 }
                 Some(value)
             }
@@ -184,14 +206,14 @@ type Sink<'a> = dyn FnMut(usize, Result<&[u8], serde_json::Error>) + 'a;
 #[doc(hidden)]
 pub struct FieldEncoder<'a> {
     index: usize,
-    /// Fields (by index) not to encode.
-    skip: u64,
+    /// Fields not to encode.
+    skip: FieldSet,
     buf: Vec<u8>,
     sink: &'a mut Sink<'a>,
 }
 
 impl<'a> FieldEncoder<'a> {
-    fn new(skip: u64, sink: &'a mut Sink<'a>) -> FieldEncoder<'a> {
+    fn new(skip: FieldSet, sink: &'a mut Sink<'a>) -> FieldEncoder<'a> {
         FieldEncoder {
             index: 0,
             skip,
@@ -206,7 +228,7 @@ impl FieldEncoder<'_> {
     pub fn field<F: StoredField>(&mut self, value: &F::Value) {
         let index = self.index;
         self.index += 1;
-        if index < 64 && self.skip & (1 << index) != 0 {
+        if self.skip.contains(index) {
             return;
         }
         self.buf.clear();
@@ -234,7 +256,7 @@ pub(crate) fn encode_fields<T: SessionView>(
             }
         }
     };
-    view.encode(&mut FieldEncoder::new(0, &mut sink));
+    view.encode(&mut FieldEncoder::new(FieldSet::default(), &mut sink));
     match failure {
         Some(failure) => Err(failure),
         None => Ok(fields),
@@ -244,16 +266,16 @@ pub(crate) fn encode_fields<T: SessionView>(
 /// A loaded view, and what its fields were before the handler could change them.
 pub(crate) struct Tracked<T> {
     value: T,
-    /// Fields (by index) decoded from the text the record was loaded with: write-back
-    /// compares them with that text, which the record keeps unchanged.
-    loaded: u64,
+    /// Fields decoded from the text the record was loaded with: write-back compares
+    /// them with that text, which the record keeps unchanged.
+    loaded: FieldSet,
     /// The other fields' encodings, taken at the first mutable access (a view that is
     /// only read cannot have changed, and costs nothing to write back).
     baseline: Option<Vec<Option<Box<str>>>>,
 }
 
 impl<T: SessionView> Tracked<T> {
-    pub(crate) fn load(record: &Record) -> Tracked<T> {
+    pub(crate) fn load(record: &mut Record) -> Tracked<T> {
         if let Some((value, read)) = record.pristine_json().and_then(T::load_text) {
             // Every key read came from the loaded text, and serde_json read all of it.
             let loaded = read.fields;
@@ -266,7 +288,7 @@ impl<T: SessionView> Tracked<T> {
         }
         let mut reader = FieldReader {
             record,
-            loaded: 0,
+            loaded: FieldSet::default(),
             index: 0,
         };
         let value = T::load(&mut reader);
@@ -315,7 +337,7 @@ impl<T: SessionView> Tracked<T> {
         };
         let loaded = self.loaded;
         let mut failure = None;
-        let mut rewritten = 0u64;
+        let mut rewritten = FieldSet::default();
         let mut rotate = false;
         let mut sink = |i: usize, encoded: Result<&[u8], serde_json::Error>| {
             // The derive encodes exactly one field per key; nothing else implements views.
@@ -329,7 +351,7 @@ impl<T: SessionView> Tracked<T> {
                     return;
                 }
             };
-            let unchanged = if i < 64 && loaded & (1 << i) != 0 {
+            let unchanged = if loaded.contains(i) {
                 record
                     .loaded(key)
                     .is_some_and(|text| same_json(text, bytes))
@@ -342,14 +364,13 @@ impl<T: SessionView> Tracked<T> {
                 // serde_json writes UTF-8.
                 let text: Box<str> = String::from_utf8_lossy(bytes).into();
                 *before = Some(text.clone());
-                if i < 64 {
-                    rewritten |= 1 << i;
-                }
+                rewritten.insert(i);
                 rotate |= T::ROTATE.contains(&key);
                 record.set(key, text);
             }
         };
-        self.value.encode(&mut FieldEncoder::new(0, &mut sink));
+        self.value
+            .encode(&mut FieldEncoder::new(FieldSet::default(), &mut sink));
         if let Some(failure) = failure {
             record.fail(failure);
         }
@@ -357,7 +378,7 @@ impl<T: SessionView> Tracked<T> {
             record.renew();
         }
         // A field written back compares with what it wrote from now on.
-        self.loaded &= !rewritten;
+        self.loaded.remove_all(rewritten);
     }
 }
 
@@ -383,10 +404,10 @@ mod tests {
     }
 
     /// The view and its loaded fields, by the field-by-field load.
-    fn load_by_field(record: &Record) -> (u32, Vec<String>, u64) {
+    fn load_by_field(record: &mut Record) -> (u32, Vec<String>, FieldSet) {
         let mut reader = FieldReader {
             record,
-            loaded: 0,
+            loaded: FieldSet::default(),
             index: 0,
         };
         let view = View::load(&mut reader);
@@ -396,15 +417,15 @@ mod tests {
     #[test]
     fn a_read_decodes_straight_from_the_text_and_scans_nothing() {
         let text = br#"{"_x":[1,{"a":"}"}],"list":["a"],"n":3}"#;
-        let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
+        let mut rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
         assert!(!rec.is_permanent() && rec.lifetime().is_none());
         assert_eq!(rec.indexed(), None, "what a load asks needs no index");
-        let view = Tracked::<View>::load(&rec);
+        let view = Tracked::<View>::load(&mut rec);
         assert_eq!(
             (view.get().n, &view.get().list[..]),
             (3, &["a".to_owned()][..])
         );
-        assert_eq!(view.loaded, 0b11);
+        assert_eq!(view.loaded, FieldSet(0b11));
         assert!(!rec.is_empty() && !rec.is_permanent());
         assert_eq!(rec.indexed(), None, "nor a read, nor what a response asks");
         assert_eq!(rec.get("_x"), Some(r#"[1,{"a":"}"}]"#));
@@ -415,14 +436,14 @@ mod tests {
         );
         // A key that is there is found through the places the pass noted.
         let text = br#"{"_permanent":true,"n":1}"#;
-        let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
-        assert_eq!(Tracked::<View>::load(&rec).get().n, 1);
+        let mut rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
+        assert_eq!(Tracked::<View>::load(&mut rec).get().n, 1);
         assert!(rec.is_permanent());
         assert_eq!(rec.indexed(), Some(false));
         // An escaped key: the pass cannot say where it is, and a lookup scans.
         let text = br#"{"\u005fx":1,"n":3}"#;
-        let rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
-        assert_eq!(Tracked::<View>::load(&rec).get().n, 3);
+        let mut rec = Record::from_cookie_json(text.to_vec(), 0, false).unwrap();
+        assert_eq!(Tracked::<View>::load(&mut rec).get().n, 3);
         assert_eq!(rec.indexed(), None);
         assert_eq!(rec.get("_x"), Some("1"));
         assert_eq!(rec.indexed(), Some(true));
@@ -431,35 +452,39 @@ mod tests {
     #[test]
     fn the_pass_places_the_values_between_the_keys_it_read() {
         let text = " { \"n\" : 3 ,\n \"_x\":[1, \"a,}\"] , \"list\":[] } ";
-        let rec = Record::from_cookie_json(text.as_bytes().to_vec(), 0, false).unwrap();
-        let view = Tracked::<View>::load(&rec);
+        let mut rec = Record::from_cookie_json(text.as_bytes().to_vec(), 0, false).unwrap();
+        let view = Tracked::<View>::load(&mut rec);
         assert_eq!(view.get().n, 3);
         assert_eq!(rec.loaded("_x"), Some(r#"[1, "a,}"]"#));
         assert_eq!(rec.indexed(), Some(false), "indexed without a scan");
         assert_eq!(rec.loaded("list"), Some("[]"));
-        assert_eq!(rec.to_json(), br#"{"_x":[1, "a,}"],"list":[],"n":3}"#);
+        assert_eq!(rec.encode_json(), br#"{"_x":[1, "a,}"],"list":[],"n":3}"#);
     }
 
     #[test]
     fn a_key_that_does_not_decode_sends_the_load_field_by_field() {
-        let rec =
+        let mut rec =
             Record::from_cookie_json(br#"{"list":["a"],"n":"three"}"#.to_vec(), 0, false).unwrap();
         assert!(View::load_text(rec.pristine_json().unwrap()).is_none());
-        let view = Tracked::<View>::load(&rec);
+        let view = Tracked::<View>::load(&mut rec);
         assert_eq!(
             (view.get().n, &view.get().list[..]),
             (0, &["a".to_owned()][..])
         );
-        assert_eq!(view.loaded, 0b10, "only `list` came from the text");
+        assert_eq!(
+            view.loaded,
+            FieldSet(0b10),
+            "only `list` came from the text"
+        );
     }
 
     #[test]
     fn text_that_is_not_an_object_reads_as_an_empty_record() {
         for bad in [&b"[]"[..], b"{\"n\":1", b"{\"n\":1} x", b"null"] {
-            let rec = Record::from_cookie_json(bad.to_vec(), 0, false).unwrap();
-            let view = Tracked::<View>::load(&rec);
-            assert_eq!((view.get().n, view.loaded), (0, 0));
-            assert!(rec.is_empty() && rec.to_json() == b"{}");
+            let mut rec = Record::from_cookie_json(bad.to_vec(), 0, false).unwrap();
+            let view = Tracked::<View>::load(&mut rec);
+            assert_eq!((view.get().n, view.loaded), (0, FieldSet(0)));
+            assert!(rec.is_empty() && rec.encode_json() == b"{}");
         }
     }
 
@@ -492,21 +517,21 @@ mod tests {
                 .map(|(key, value)| format!(r#"{space}"{key}"{space}:{space}{value}{space}"#))
                 .collect();
             let text = format!("{space}{{{}}}{space}", body.join(","));
-            let by_field = load_by_field(&record(&text));
+            let by_field = load_by_field(&mut record(&text));
             if let Some((view, read)) = View::load_text(&text) {
                 proptest::prop_assert_eq!((view.n, view.list, read.fields), by_field.clone(), "{}", text);
             }
-            let rec = Record::from_cookie_json(text.clone().into_bytes(), 0, false).unwrap();
-            let tracked = Tracked::<View>::load(&rec);
+            let mut rec = Record::from_cookie_json(text.clone().into_bytes(), 0, false).unwrap();
+            let tracked = Tracked::<View>::load(&mut rec);
             let loaded = (tracked.get().n, tracked.get().list.clone(), tracked.loaded);
             proptest::prop_assert_eq!(loaded, by_field, "{}", text);
             // However it was indexed (by the keys the pass placed, or by a scan), the
             // record holds what a scan of the text finds.
-            let scanned = record(&text);
+            let mut scanned = record(&text);
             for key in ["n", "list", "other"] {
                 proptest::prop_assert_eq!(rec.loaded(key), scanned.loaded(key), "{} in {}", key, text);
             }
-            proptest::prop_assert_eq!(rec.to_json(), scanned.to_json());
+            proptest::prop_assert_eq!(rec.encode_json(), scanned.encode_json());
         }
     }
 
@@ -517,7 +542,7 @@ mod tests {
     #[test]
     fn a_view_only_read_writes_nothing() {
         let mut rec = record(r#"{"n":1.0,"list":["a"]}"#);
-        let mut view = Tracked::<View>::load(&rec);
+        let mut view = Tracked::<View>::load(&mut rec);
         assert_eq!(view.get().list, ["a"]);
         view.write_back(&mut rec);
         assert!(!rec.is_modified());
@@ -526,13 +551,13 @@ mod tests {
     #[test]
     fn assigning_the_same_value_is_no_change_and_a_push_is_one() {
         let mut rec = record(r#"{"n":1,"list":["a"]}"#);
-        let mut view = Tracked::<View>::load(&rec);
+        let mut view = Tracked::<View>::load(&mut rec);
         view.get_mut().n = 1;
         view.write_back(&mut rec);
         assert!(!rec.is_modified());
         view.get_mut().list.push("b".into());
         view.write_back(&mut rec);
-        assert_eq!(rec.to_json(), br#"{"list":["a","b"],"n":1}"#);
+        assert_eq!(rec.encode_json(), br#"{"list":["a","b"],"n":1}"#);
         assert_eq!(
             rec.changes().set,
             [("list".to_owned(), r#"["a","b"]"#.to_owned())]
@@ -542,18 +567,18 @@ mod tests {
     #[test]
     fn undecodable_and_absent_keys_stay_as_they_are_unless_changed() {
         let mut rec = record(r#"{"n":"not a number"}"#);
-        let mut view = Tracked::<View>::load(&rec);
+        let mut view = Tracked::<View>::load(&mut rec);
         assert_eq!(view.get().n, 0);
         view.get_mut();
         view.write_back(&mut rec);
         assert_eq!(
-            rec.to_json(),
+            rec.encode_json(),
             br#"{"n":"not a number"}"#,
             "untouched, and no `list` key made"
         );
         view.get_mut().n = 5;
         view.write_back(&mut rec);
-        assert_eq!(rec.to_json(), br#"{"n":5}"#);
+        assert_eq!(rec.encode_json(), br#"{"n":5}"#);
     }
 
     /// A view over one `HashMap` and one float, for the semantic comparison.
@@ -571,7 +596,7 @@ mod tests {
             keys.trim_end_matches(',')
         );
         let mut rec = record(&json);
-        let mut view = Tracked::<Loose>::load(&rec);
+        let mut view = Tracked::<Loose>::load(&mut rec);
         let v = view.get_mut();
         v.ratio = 2.5; // serde_json writes `2.5`, the record holds `25e-1`
         v.map.insert("k3".into(), 3); // same content, any iteration order
@@ -585,22 +610,22 @@ mod tests {
     #[test]
     fn an_unchanged_view_does_not_undo_another_views_change() {
         let mut rec = record(r#"{"n":1,"list":[]}"#);
-        let mut first = Tracked::<View>::load(&rec);
-        let mut second = Tracked::<View>::load(&rec);
+        let mut first = Tracked::<View>::load(&mut rec);
+        let mut second = Tracked::<View>::load(&mut rec);
         first.get_mut().n = 2;
         first.write_back(&mut rec);
         second.get_mut().list.push("x".into());
         second.write_back(&mut rec);
-        assert_eq!(rec.to_json(), br#"{"list":["x"],"n":2}"#);
+        assert_eq!(rec.encode_json(), br#"{"list":["x"],"n":2}"#);
     }
 
     #[test]
     fn a_view_borrowed_but_unchanged_does_not_undo_a_clear() {
         let mut rec = record(r#"{"n":1,"list":["a"]}"#);
-        let mut other = Tracked::<View>::load(&rec);
+        let mut other = Tracked::<View>::load(&mut rec);
         other.get_mut(); // e.g. `mut cart: Session<Cart>` that ends up unchanged
         rec.clear(); // e.g. `auth.clear()` on logout
         other.write_back(&mut rec);
-        assert!(rec.is_empty(), "{:?}", rec.to_json());
+        assert!(rec.is_empty(), "{:?}", rec.encode_json());
     }
 }

@@ -14,7 +14,6 @@
 //! hold `_permanent`). The decoding pass notes where the keys are, so that a change,
 //! which needs the index, builds it from those places instead of scanning again.
 
-use std::cell::{Cell, OnceCell};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,31 +24,45 @@ use crate::json;
 pub(crate) struct Entries {
     /// The JSON object as it arrived (empty for a new record).
     text: String,
-    /// Its keys and values, sorted by key, as positions in `text`: found at the first
-    /// lookup that needs them.
-    base: OnceCell<Vec<Indexed>>,
-    /// `text` is known to be a JSON object: serde_json read all of it.
-    checked: Cell<bool>,
-    /// Where serde_json found the keys of `text`, if it could say: the values lie
-    /// between them, so `base` needs no scan.
-    placed: Cell<Option<KeyPlaces>>,
-    /// Whether `base` was found by a scan.
-    #[cfg(test)]
-    scanned: Cell<bool>,
+    /// What is known of `text`'s keys and values.
+    index: Index,
     /// Keys set (`Some`, valid JSON text) or removed (`None`) since, which take
-    /// precedence over `base`. `text` and `base` never change: they are what was loaded.
+    /// precedence over the index. `text` and the index describe what was loaded.
     owned: BTreeMap<String, Option<Box<str>>>,
+}
+
+/// What is known of a record text's keys and values; it only grows, at the lookups
+/// that need more: `Unread` → `Checked` (a view decoded the text) → `Built`.
+enum Index {
+    /// Nothing yet: the text may not even be an object.
+    Unread,
+    /// serde_json read all of the text as an object, and noted where its keys start
+    /// when it could: the values lie between them, so building needs no scan.
+    Checked(Option<KeyPlaces>),
+    /// Every key and value, sorted by key, as positions in the text.
+    Built {
+        base: Vec<Indexed>,
+        /// Found by a scan (rather than from the noted places).
+        #[cfg(test)]
+        scanned: bool,
+    },
+}
+
+impl Index {
+    fn built(base: Vec<Indexed>) -> Index {
+        Index::Built {
+            base,
+            #[cfg(test)]
+            scanned: false,
+        }
+    }
 }
 
 impl Default for Entries {
     fn default() -> Entries {
         Entries {
             text: String::new(),
-            base: OnceCell::from(Vec::new()),
-            checked: Cell::new(true),
-            placed: Cell::new(None),
-            #[cfg(test)]
-            scanned: Cell::new(false),
+            index: Index::built(Vec::new()),
             owned: BTreeMap::new(),
         }
     }
@@ -94,11 +107,7 @@ impl Entries {
         let base = index(&text)?;
         Ok(Entries {
             text,
-            base: OnceCell::from(base),
-            checked: Cell::new(false),
-            placed: Cell::new(None),
-            #[cfg(test)]
-            scanned: Cell::new(false),
+            index: Index::built(base),
             owned: BTreeMap::new(),
         })
     }
@@ -109,11 +118,7 @@ impl Entries {
     pub(crate) fn unsplit(text: String) -> Entries {
         Entries {
             text,
-            base: OnceCell::new(),
-            checked: Cell::new(false),
-            placed: Cell::new(None),
-            #[cfg(test)]
-            scanned: Cell::new(false),
+            index: Index::Unread,
             owned: BTreeMap::new(),
         }
     }
@@ -127,31 +132,49 @@ impl Entries {
     /// Whether the text was indexed, and how: `Some(true)` by a scan.
     #[cfg(test)]
     pub(crate) fn indexed(&self) -> Option<bool> {
-        self.base.get().map(|_| self.scanned.get())
+        match self.index {
+            Index::Built { scanned, .. } => Some(scanned),
+            _ => None,
+        }
     }
 
     /// Notes that serde_json read all of the text as a JSON object, and where its
     /// keys are (without their quotes, in order), if it knows: the values lie between
     /// them, so the text is indexed without a scan.
-    pub(crate) fn checked(&self, keys: Option<KeyPlaces>) {
-        self.checked.set(true);
-        self.placed.set(keys);
+    pub(crate) fn checked(&mut self, keys: Option<KeyPlaces>) {
+        if matches!(self.index, Index::Unread) {
+            self.index = Index::Checked(keys);
+        }
     }
 
-    /// The keys and values of the text, indexed now if they were not yet.
-    fn base(&self) -> &[Indexed] {
-        self.base.get_or_init(|| {
-            let placed = self.placed.take();
-            if let Some(base) = placed.and_then(|keys| index_between(&self.text, keys)) {
-                return base;
-            }
+    /// Indexes the text's keys and values, if that was not done yet.
+    fn build(&mut self) {
+        let placed = match &self.index {
+            Index::Built { .. } => return,
+            Index::Checked(placed) => *placed,
+            Index::Unread => None,
+        };
+        if let Some(base) = placed.and_then(|keys| index_between(&self.text, keys)) {
+            self.index = Index::built(base);
+            return;
+        }
+        let base = index(&self.text).unwrap_or_else(|e| {
+            log::warn!(target: "rocket_keepsake", "the session record is {e}; reading it as empty");
+            Vec::new()
+        });
+        self.index = Index::Built {
+            base,
             #[cfg(test)]
-            self.scanned.set(true);
-            index(&self.text).unwrap_or_else(|e| {
-                log::warn!(target: "rocket_keepsake", "the session record is {e}; reading it as empty");
-                Vec::new()
-            })
-        })
+            scanned: true,
+        };
+    }
+
+    /// The keys and values of the text, once [`build`](Entries::build) has run.
+    fn base(&self) -> &[Indexed] {
+        match &self.index {
+            Index::Built { base, .. } => base,
+            Index::Unread | Index::Checked(_) => &[],
+        }
     }
 
     /// Entries from what a server-side store returned (distinct keys, each with its
@@ -187,45 +210,38 @@ impl Entries {
         text.push('}');
         Entries {
             text,
-            base: OnceCell::from(base),
-            checked: Cell::new(false),
-            placed: Cell::new(None),
-            #[cfg(test)]
-            scanned: Cell::new(false),
+            index: Index::built(base),
             owned: BTreeMap::new(),
         }
     }
 
     /// The JSON text of `key`'s value.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&mut self, key: &str) -> Option<&str> {
         self.get_loaded(key).map(|(value, _)| value)
     }
 
     /// The JSON text of `key`'s value, and whether it is the text it was loaded with.
-    pub(crate) fn get_loaded(&self, key: &str) -> Option<(&str, bool)> {
-        if self.owned.is_empty() {
-            return self.loaded(key).map(|value| (value, true));
+    pub(crate) fn get_loaded(&mut self, key: &str) -> Option<(&str, bool)> {
+        if self.owned.contains_key(key) {
+            return self.owned[key].as_deref().map(|value| (value, false));
         }
-        match self.owned.get(key) {
-            Some(value) => value.as_deref().map(|value| (value, false)),
-            None => self.loaded(key).map(|value| (value, true)),
-        }
+        self.loaded(key).map(|value| (value, true))
     }
 
     /// The JSON text `key`'s value had when loaded, whatever was set since.
-    pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
+    pub(crate) fn loaded(&mut self, key: &str) -> Option<&str> {
         let (bytes, key) = (self.text.as_bytes(), key.as_bytes());
-        if self.base.get().is_none() {
-            // Answered without an index when the key is certainly not there.
-            let absent = match self.placed.get() {
-                Some(placed) => !placed.holds(bytes, key),
-                None => lacks(bytes, key),
-            };
-            if absent {
-                return None;
-            }
+        // Answered without an index when the key is certainly not there.
+        let absent = match &self.index {
+            Index::Built { .. } => false,
+            Index::Checked(Some(placed)) => !placed.holds(bytes, key),
+            Index::Checked(None) | Index::Unread => lacks(bytes, key),
+        };
+        if absent {
+            return None;
         }
-        let base = self.base();
+        self.build();
+        let (base, bytes) = (self.base(), self.text.as_bytes());
         let key_tag = tag(key);
         let i = base
             .binary_search_by(|e| {
@@ -256,7 +272,13 @@ impl Entries {
     }
 
     /// Every key with its value's JSON text, sorted by key.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn iter(&mut self) -> impl Iterator<Item = (&str, &str)> {
+        self.build();
+        self.iter_built()
+    }
+
+    /// [`iter`](Entries::iter), once [`build`](Entries::build) has run.
+    fn iter_built(&self) -> impl Iterator<Item = (&str, &str)> {
         let text = &*self.text;
         let mut base = self
             .base()
@@ -283,8 +305,8 @@ impl Entries {
         })
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        if self.base.get().is_none() && self.checked.get() && self.owned.is_empty() {
+    pub(crate) fn is_empty(&mut self) -> bool {
+        if matches!(self.index, Index::Checked(_)) && self.owned.is_empty() {
             // An object, as serde_json read it: empty when `}` follows `{`.
             let inside = self.text.trim_start().strip_prefix('{');
             return inside.is_some_and(|rest| rest.trim_start().starts_with('}'));
@@ -293,16 +315,21 @@ impl Entries {
     }
 
     /// The object as JSON: untouched keys and values copied as they arrived.
-    pub(crate) fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn encode_json(&mut self) -> Vec<u8> {
+        self.build();
         let mut out = String::with_capacity(self.text.len() + 64);
-        json::write_object(&mut out, self.iter());
+        json::write_object(&mut out, self.iter_built());
         out.into_bytes()
     }
 }
 
+/// The text as loaded, and the keys set or removed since.
 impl fmt::Debug for Entries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        f.debug_struct("Entries")
+            .field("text", &self.text)
+            .field("owned", &self.owned)
+            .finish_non_exhaustive()
     }
 }
 
@@ -661,9 +688,9 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let mut entries = Entries::from_fields(fields);
         let expected = r#"{"a":{"n":[1,2]},"long-key-past-eight":true,"long-key-past-eight-bytes":null,"q\"uote":"x","zeta":1}"#;
-        assert_eq!(entries.to_json(), expected.as_bytes());
+        assert_eq!(entries.encode_json(), expected.as_bytes());
         // The same lookups as the scan of the same text gives.
-        let parsed = Entries::parse(expected.to_owned()).unwrap();
+        let mut parsed = Entries::parse(expected.to_owned()).unwrap();
         for key in [
             "a",
             "zeta",
@@ -678,16 +705,16 @@ mod tests {
         entries.insert("b", raw("2"));
         assert!(entries.remove("zeta"));
         assert_eq!(
-            entries.to_json(),
+            entries.encode_json(),
             br#"{"a":{"n":[1,2]},"b":2,"long-key-past-eight":true,"long-key-past-eight-bytes":null,"q\"uote":"x"}"#
         );
-        assert_eq!(Entries::from_fields([]).to_json(), b"{}");
+        assert_eq!(Entries::from_fields([]).encode_json(), b"{}");
     }
 
     #[test]
     fn keys_that_differ_only_past_their_tag_or_by_trailing_nuls() {
         let text = r#"{"a":1,"a\u0000":2,"a\u0000b":3,"abcdefgh":4,"abcdefghi":5}"#;
-        let entries = Entries::parse(text.into()).unwrap();
+        let mut entries = Entries::parse(text.into()).unwrap();
         for (key, value) in [
             ("a", "1"),
             ("a\0", "2"),
@@ -704,16 +731,16 @@ mod tests {
     #[test]
     fn indexes_in_place_and_writes_back_verbatim() {
         let text = r#"{"a":1,"b":{"x":[1, 2]},"c":"\u00e9"}"#;
-        let entries = Entries::parse(text.into()).unwrap();
+        let mut entries = Entries::parse(text.into()).unwrap();
         assert_eq!(entries.get("b"), Some(r#"{"x":[1, 2]}"#));
         assert_eq!(entries.get("c"), Some(r#""\u00e9""#));
         assert_eq!(entries.get("z"), None);
-        assert_eq!(entries.to_json(), text.as_bytes());
+        assert_eq!(entries.encode_json(), text.as_bytes());
     }
 
     #[test]
     fn escaped_unsorted_and_repeated_keys() {
-        let entries = Entries::parse(r#"{"z":1,"q\"uote":2,"a":3,"z":4}"#.into()).unwrap();
+        let mut entries = Entries::parse(r#"{"z":1,"q\"uote":2,"a":3,"z":4}"#.into()).unwrap();
         let keys: Vec<_> = entries
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -726,7 +753,7 @@ mod tests {
                 ("z".into(), "4".into())
             ]
         );
-        assert_eq!(entries.to_json(), br#"{"a":3,"q\"uote":2,"z":4}"#);
+        assert_eq!(entries.encode_json(), br#"{"a":3,"q\"uote":2,"z":4}"#);
     }
 
     #[test]
@@ -738,10 +765,10 @@ mod tests {
         assert!(!entries.remove("missing"));
         entries.insert("e", raw("5"));
         assert!(entries.remove("e"));
-        assert_eq!(entries.to_json(), br#"{"a":1,"b":20,"c":3}"#);
+        assert_eq!(entries.encode_json(), br#"{"a":1,"b":20,"c":3}"#);
         assert!(entries.remove("a") && entries.remove("b") && entries.remove("c"));
         assert!(entries.is_empty());
-        assert_eq!(entries.to_json(), b"{}");
+        assert_eq!(entries.encode_json(), b"{}");
     }
 
     #[test]
@@ -791,7 +818,7 @@ mod tests {
         ) {
             let object = serde_json::Value::Object(map.clone().into_iter().collect());
             let text = if pretty { serde_json::to_string_pretty(&object) } else { serde_json::to_string(&object) }.unwrap();
-            let entries = Entries::parse(text).unwrap();
+            let mut entries = Entries::parse(text).unwrap();
             let split: Vec<(String, serde_json::Value)> = entries
                 .iter()
                 .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).unwrap()))

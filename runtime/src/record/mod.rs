@@ -130,7 +130,7 @@ impl Record {
 
     /// The record as Flask's TaggedJSON: unchanged keys as Flask wrote them, changed
     /// ones tagged as Flask would (flashes as tuples).
-    pub(crate) fn to_flask_json(&self) -> Vec<u8> {
+    pub(crate) fn encode_flask_json(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         out.push(b'{');
         for (i, (key, value)) in self.entries.iter().enumerate() {
@@ -210,7 +210,7 @@ impl Record {
 
     /// Notes that serde_json read all of [`Record::pristine_json`] as a JSON object,
     /// and where its keys are in it, if it knows.
-    pub(crate) fn checked(&self, keys: Option<KeyPlaces>) {
+    pub(crate) fn checked(&mut self, keys: Option<KeyPlaces>) {
         self.entries.checked(keys);
     }
 
@@ -264,7 +264,7 @@ impl Record {
     }
 
     /// Every key with its value, for a write that starts the record afresh.
-    pub(crate) fn all_changes(&self) -> Changes {
+    pub(crate) fn all_changes(&mut self) -> Changes {
         Changes {
             create: true,
             set: self
@@ -278,7 +278,7 @@ impl Record {
     }
 
     /// What this request changed, for a server-side store.
-    pub(crate) fn changes(&self) -> Changes {
+    pub(crate) fn changes(&mut self) -> Changes {
         let create = matches!(self.lifecycle, Lifecycle::New | Lifecycle::Purged { .. });
         let mut changes = Changes {
             create,
@@ -295,28 +295,28 @@ impl Record {
     }
 
     /// The record as a JSON object.
-    pub(crate) fn to_json(&self) -> Vec<u8> {
-        self.entries.to_json()
+    pub(crate) fn encode_json(&mut self) -> Vec<u8> {
+        self.entries.encode_json()
     }
 
     /// The record's keys.
     #[cfg(feature = "bench-internals")]
-    pub(crate) fn keys(&self) -> Vec<&str> {
-        self.entries.iter().map(|(key, _)| key).collect()
+    pub(crate) fn keys(&mut self) -> Vec<String> {
+        self.entries.iter().map(|(key, _)| key.to_owned()).collect()
     }
 
     /// The JSON text of `key`'s value.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&mut self, key: &str) -> Option<&str> {
         self.entries.get(key)
     }
 
     /// The JSON text of `key`'s value, and whether it is the text it was loaded with.
-    pub(crate) fn get_loaded(&self, key: &str) -> Option<(&str, bool)> {
+    pub(crate) fn get_loaded(&mut self, key: &str) -> Option<(&str, bool)> {
         self.entries.get_loaded(key)
     }
 
     /// The JSON text of `key`'s value when the record was loaded, whatever was set since.
-    pub(crate) fn loaded(&self, key: &str) -> Option<&str> {
+    pub(crate) fn loaded(&mut self, key: &str) -> Option<&str> {
         self.entries.loaded(key)
     }
 
@@ -368,7 +368,7 @@ impl Record {
     }
 
     fn decoded_flashes(&mut self) -> &mut Flashes {
-        let entries = &self.entries;
+        let entries = &mut self.entries;
         self.flashes.get_or_insert_with(|| {
             let raw = entries.get(FLASHES_KEY);
             let decoded = raw.map(serde_json::from_str).transpose();
@@ -424,12 +424,12 @@ impl Record {
         true
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&mut self) -> bool {
         self.entries.is_empty()
     }
 
     /// Whether the record holds pending flash messages and nothing else.
-    pub(crate) fn holds_only_flashes(&self) -> bool {
+    pub(crate) fn holds_only_flashes(&mut self) -> bool {
         let mut keys = self.entries.iter().map(|(key, _)| key);
         keys.next() == Some(FLASHES_KEY) && keys.next().is_none()
     }
@@ -439,7 +439,7 @@ impl Record {
         !self.changed.is_empty()
     }
 
-    pub(crate) fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&mut self) -> bool {
         self.get(PERMANENT_KEY) == Some("true")
     }
 
@@ -453,7 +453,7 @@ impl Record {
     }
 
     /// The session's own lifetime (`set_lifetime`), if it has one.
-    pub(crate) fn lifetime(&self) -> Option<std::time::Duration> {
+    pub(crate) fn lifetime(&mut self) -> Option<std::time::Duration> {
         let seconds = self.get(LIFETIME_KEY)?.parse::<u64>().ok()?;
         Some(std::time::Duration::from_secs(seconds))
     }
@@ -466,7 +466,7 @@ impl Record {
     }
 
     /// The `n` largest keys with their encoded sizes, largest first.
-    pub(crate) fn largest_keys(&self, n: usize) -> Vec<(&str, usize)> {
+    pub(crate) fn largest_keys(&mut self, n: usize) -> Vec<(&str, usize)> {
         let mut sizes: Vec<_> = self
             .entries
             .iter()
@@ -489,8 +489,8 @@ mod tests {
     #[test]
     fn unknown_keys_round_trip_verbatim() {
         let json = br#"{"_flashes":[["info","hi"]],"x":{"deep":[1,2.5,"\u00e9"]}}"#;
-        let record = Record::from_json(json, 5, false).unwrap();
-        assert_eq!(record.to_json(), json.to_vec());
+        let mut record = Record::from_json(json, 5, false).unwrap();
+        assert_eq!(record.encode_json(), json.to_vec());
         assert!(!record.is_new() && !record.is_modified());
     }
 
@@ -544,7 +544,8 @@ mod tests {
 
     #[test]
     fn largest_keys_first() {
-        let record = Record::from_json(br#"{"a":"xxxxxxxx","bb":1,"c":"xxxx"}"#, 0, false).unwrap();
+        let mut record =
+            Record::from_json(br#"{"a":"xxxxxxxx","bb":1,"c":"xxxx"}"#, 0, false).unwrap();
         assert_eq!(record.largest_keys(2), vec![("a", 11), ("c", 7)]);
     }
 

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::{StoredAs, StoredField};
+use super::{FieldSet, StoredAs, StoredField};
 use crate::record::KeyPlaces;
 
 /// A view's fields as they are decoded from the text, each `None` until its key is
@@ -46,8 +46,8 @@ pub fn skip_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
 /// What a pass over the record's text found, besides the fields.
 #[doc(hidden)]
 pub struct TextRead {
-    /// The fields (by index) that were read.
-    pub(crate) fields: u64,
+    /// The fields that were read.
+    pub(crate) fields: FieldSet,
     /// Where the object's keys are in the text; `None` when some key was escaped
     /// (serde_json could not lend it in place) or there were too many to note.
     pub(crate) keys: Option<KeyPlaces>,
@@ -96,7 +96,7 @@ impl<'de, S: Slots<'de>> Visitor<'de> for Object<'de, S> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(S, TextRead), A::Error> {
-        let mut fields = 0u64;
+        let mut fields = FieldSet::default();
         loop {
             let seed = KeyIndex {
                 text: self.text,
@@ -109,9 +109,7 @@ impl<'de, S: Slots<'de>> Visitor<'de> for Object<'de, S> {
             match index {
                 Some(index) => {
                     self.slots.decode(index, &mut map)?;
-                    if index < 64 {
-                        fields |= 1 << index;
-                    }
+                    fields.insert(index);
                 }
                 None => skip_value(&mut map)?,
             }
