@@ -17,7 +17,7 @@
 use std::time::Instant;
 
 use rocket_keepsake::store::MemoryStore;
-use rocket_keepsake::{Keepsake, Session};
+use rocket_keepsake::Keepsake;
 use serde_json::{Map, Value};
 
 #[path = "../../runtime/benches/fixture/mod.rs"]
@@ -69,28 +69,9 @@ macro_rules! read_profile {
 mod keepsake_app {
     use super::*;
     use rocket::local::asynchronous::Client;
-    use rocket::{get, routes};
+    use rocket::routes;
 
-    #[get("/plain")]
-    fn plain() -> &'static str {
-        "plain"
-    }
-
-    #[get("/seed")]
-    fn seed(mut p: Session<'_, Profile>) {
-        *p = fixture::profile(0);
-    }
-
-    #[get("/read")]
-    fn read(p: Session<'_, Profile>) -> String {
-        p.name.clone()
-    }
-
-    #[get("/change")]
-    fn change(mut p: Session<'_, Profile>) -> String {
-        p.seen += 1;
-        p.name.clone()
-    }
+    use crate::fixture::routes::{change, plain, read, seed};
 
     /// A client of an app with `fairing`, and the cookie of a seeded session.
     pub async fn app(fairing: Keepsake) -> (Client, String) {

@@ -22,6 +22,7 @@ use sha2::Sha256;
 mod chart;
 mod fixture;
 
+use fixture::routes::{change, plain, read};
 use fixture::{profile, Profile};
 
 const SECRET: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
@@ -48,26 +49,10 @@ enum Notice {
 
 // ---- routes ----------------------------------------------------------------
 
-#[get("/plain")]
-fn plain() -> &'static str {
-    "ok"
-}
-
 #[get("/seed/<size>")]
 fn seed_route(size: usize, mut session: Session<'_, Profile>) -> &'static str {
     *session = profile(size);
     "seeded"
-}
-
-#[get("/read")]
-fn read(profile: Session<'_, Profile>) -> String {
-    profile.name.clone()
-}
-
-#[get("/change")]
-fn change(mut profile: Session<'_, Profile>) -> String {
-    profile.seen += 1;
-    profile.name.clone()
 }
 
 #[get("/flash")]

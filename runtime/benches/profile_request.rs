@@ -9,28 +9,13 @@
 use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
-use rocket_keepsake::{Keepsake, Session};
+use rocket_keepsake::Keepsake;
 
 #[path = "fixture/mod.rs"]
 mod fixture;
 
+use fixture::routes::{change, plain, read, seed};
 use fixture::Profile;
-
-#[get("/seed")]
-fn seed(mut p: Session<'_, Profile>) {
-    *p = fixture::profile(0);
-}
-
-#[get("/change")]
-fn change(mut p: Session<'_, Profile>) -> String {
-    p.seen += 1;
-    p.name.clone()
-}
-
-#[get("/read")]
-fn read(p: Session<'_, Profile>) -> String {
-    p.name.clone()
-}
 
 /// A hand-rolled signed-cookie read of the same record: verify, deserialize.
 #[get("/hand")]
@@ -69,11 +54,6 @@ fn hand_change(jar: &CookieJar<'_>) -> String {
     bytes.extend_from_slice(&tag);
     jar.add(Cookie::new("hand", engine.encode(bytes)));
     profile.name
-}
-
-#[get("/plain")]
-fn plain() -> &'static str {
-    "ok"
 }
 
 #[get("/private")]

@@ -11,39 +11,18 @@
 use std::time::Instant;
 
 use rocket::local::asynchronous::Client;
-use rocket::{get, routes};
+use rocket::routes;
 use rocket_keepsake::store::{MySqlStore, PostgresStore, SqliteStore};
-use rocket_keepsake::{Keepsake, Session};
+use rocket_keepsake::Keepsake;
 
 #[path = "fixture/mod.rs"]
 mod fixture;
 
-use fixture::Profile;
+use fixture::routes::{change, plain, read, seed};
 
 const TABLE: &str = "keepsake_bench";
 const SAMPLES: usize = 15;
 const ITERS: u32 = 300;
-
-#[get("/plain")]
-fn plain() -> &'static str {
-    "plain"
-}
-
-#[get("/seed")]
-fn seed(mut p: Session<'_, Profile>) {
-    *p = fixture::profile(0);
-}
-
-#[get("/read")]
-fn read(p: Session<'_, Profile>) -> String {
-    p.name.clone()
-}
-
-#[get("/change")]
-fn change(mut p: Session<'_, Profile>) -> String {
-    p.seen += 1;
-    p.name.clone()
-}
 
 async fn client(fairing: Keepsake) -> Client {
     let figment = rocket::Config::figment()
