@@ -1049,6 +1049,37 @@ macro_rules! sql_only {
             }
 
             #[rocket::async_test]
+            async fn a_row_whose_data_is_json_but_not_an_object_is_a_fresh_session_and_is_deleted()
+            {
+                let backend = Backend::$store();
+                let Backend::Sql {
+                    engine, url, table, ..
+                } = &backend
+                else {
+                    unreachable!()
+                };
+                let (fairing, _) = sql_store(&backend);
+                let client = client(app_with(fairing, &[]).manage(backend.clone())).await;
+                let cookie = get(&client, "/login/ada", None).await.value();
+                let id = String::from_utf8(cookie_payload(&cookie)).unwrap();
+                sql_execute(
+                    *engine,
+                    url,
+                    &format!("UPDATE {table} SET data = '[1, 2]' WHERE id = '{id}'"),
+                )
+                .await;
+                assert!(
+                    read_session(&client, &cookie).await.ends_with("new=true"),
+                    "an array is not a session record"
+                );
+                assert_eq!(
+                    backend.records().await,
+                    Some(0),
+                    "the unreadable row is deleted"
+                );
+            }
+
+            #[rocket::async_test]
             async fn a_database_at_a_closed_port_gives_503s() {
                 let port = closed_port();
                 let Backend::Sql { engine, .. } = Backend::$store() else {

@@ -19,7 +19,7 @@ pub use self::mysql::{MySql, MySqlStore};
 pub use self::postgres::{Postgres, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Sqlite, SqliteStore};
-use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError};
+use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError};
 
 /// The table a store uses unless told otherwise.
 const DEFAULT_TABLE: &str = "keepsake_sessions";
@@ -344,16 +344,38 @@ impl Statements {
     }
 }
 
+impl<E: Engine> SqlStore<E> {
+    /// The text of the row's record, if the row is there and live.
+    async fn load_text(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
+        let statements = self.ready().await?;
+        let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
+        E::Db::fetch_text(&mut con, &statements.load, &[Bind::text(id.as_str())])
+            .await
+            .map_err(failed::<E>)
+    }
+}
+
 #[rocket::async_trait]
 impl<E: Engine> SessionStore for SqlStore<E> {
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
-        let statements = self.ready().await?;
-        let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
-        let row = E::Db::fetch_text(&mut con, &statements.load, &[Bind::text(id.as_str())])
-            .await
-            .map_err(failed::<E>)?;
-        row.map(|json| super::fields_of_object(E::NAME, &json))
+        let text = self.load_text(id).await?;
+        text.map(|json| super::fields_of_object(E::NAME, &json))
             .transpose()
+    }
+
+    /// The row's JSON object as the database returns it: the engine has checked it
+    /// is JSON, so the record reads it as it is, without splitting it into fields
+    /// first. A row holding JSON that is not an object is an unreadable record.
+    async fn load_record(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        match self.load_text(id).await? {
+            Some(text) if text.trim_start().starts_with('{') => Ok(Some(Loaded::Object(text))),
+            Some(_) => Err(StoreError::of_kind(
+                E::NAME,
+                super::StoreErrorKind::Unreadable,
+                "the row's `data` is JSON but not an object",
+            )),
+            None => Ok(None),
+        }
     }
 
     async fn save(
