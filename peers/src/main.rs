@@ -69,19 +69,12 @@ macro_rules! read_profile {
 mod keepsake_app {
     use super::*;
     use rocket::local::asynchronous::Client;
-    use rocket::routes;
-
-    use crate::fixture::routes::{change, plain, read, seed};
 
     /// A client of an app with `fairing`, and the cookie of a seeded session.
     pub async fn app(fairing: Keepsake) -> (Client, String) {
-        let figment = rocket::Config::figment()
-            .merge(("secret_key", vec![7u8; 64]))
-            .merge(("log_level", "off"));
-        let rocket = rocket::custom(figment)
-            .attach(fairing)
-            .mount("/", routes![plain, seed, read, change]);
-        let client = Client::untracked(rocket).await.expect("valid rocket");
+        let client = Client::untracked(fixture::app(fairing))
+            .await
+            .expect("valid rocket");
         let cookie = {
             let response = client.get("/seed").dispatch().await;
             let cookie = response.cookies().get("session").expect("a session cookie");

@@ -11,27 +11,20 @@
 use std::time::Instant;
 
 use rocket::local::asynchronous::Client;
-use rocket::routes;
 use rocket_keepsake::store::{MySqlStore, PostgresStore, SqliteStore};
 use rocket_keepsake::Keepsake;
 
 #[path = "fixture/mod.rs"]
 mod fixture;
 
-use fixture::routes::{change, plain, read, seed};
-
 const TABLE: &str = "keepsake_bench";
 const SAMPLES: usize = 15;
 const ITERS: u32 = 300;
 
 async fn client(fairing: Keepsake) -> Client {
-    let figment = rocket::Config::figment()
-        .merge(("secret_key", vec![7u8; 64]))
-        .merge(("log_level", "off"));
-    let rocket = rocket::custom(figment)
-        .attach(fairing)
-        .mount("/", routes![plain, seed, read, change]);
-    Client::untracked(rocket).await.expect("valid rocket")
+    Client::untracked(fixture::app(fairing))
+        .await
+        .expect("valid rocket")
 }
 
 async fn get(client: &Client, path: &str, cookie: &str) {

@@ -939,6 +939,27 @@ async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
 }
 
 /// A fairing over the backend's SQL store, and the store itself to sweep.
+/// A client of an app on `backend`'s SQL store (which never sweeps by itself), and
+/// the store, to sweep by hand.
+async fn sql_client(backend: &Backend) -> (Client, Arc<dyn Sweep>) {
+    let (fairing, store) = sql_store(backend);
+    let client = client(app_with(fairing, &[]).manage(backend.clone())).await;
+    (client, store)
+}
+
+/// Runs `UPDATE <table> SET <assignment>` on the row of the session `cookie` names.
+async fn update_row(backend: &Backend, cookie: &str, assignment: &str) {
+    let Backend::Sql {
+        engine, url, table, ..
+    } = backend
+    else {
+        unreachable!("a SQL backend")
+    };
+    let id = String::from_utf8(cookie_payload(cookie)).unwrap();
+    let statement = format!("UPDATE {table} SET {assignment} WHERE id = '{id}'");
+    sql_execute(*engine, url, &statement).await;
+}
+
 fn sql_store(backend: &Backend) -> (Keepsake, Arc<dyn Sweep>) {
     let Backend::Sql {
         engine, url, table, ..
@@ -1014,28 +1035,21 @@ macro_rules! sql_only {
             #[rocket::async_test]
             async fn the_sweep_removes_expired_rows_and_only_those() {
                 let backend = Backend::$store();
-                let Backend::Sql {
-                    engine, url, table, ..
-                } = &backend
-                else {
-                    unreachable!()
-                };
-                let (fairing, store) = sql_store(&backend);
-                let client = client(app_with(fairing, &[]).manage(backend.clone())).await;
+                let (client, store) = sql_client(&backend).await;
                 let expired = get(&client, "/login/ada", None).await.value();
                 let live = get(&client, "/login/grace", None).await.value();
-                let id = String::from_utf8(cookie_payload(&expired)).unwrap();
-                let past = match engine {
-                    Engine::Postgres => "now() - interval '1 hour'",
-                    Engine::MySql => "NOW(6) - INTERVAL 1 HOUR",
-                    Engine::Sqlite => "0",
+                let past = match &backend {
+                    Backend::Sql {
+                        engine: Engine::Postgres,
+                        ..
+                    } => "now() - interval '1 hour'",
+                    Backend::Sql {
+                        engine: Engine::MySql,
+                        ..
+                    } => "NOW(6) - INTERVAL 1 HOUR",
+                    _ => "0",
                 };
-                sql_execute(
-                    *engine,
-                    url,
-                    &format!("UPDATE {table} SET expires_at = {past} WHERE id = '{id}'"),
-                )
-                .await;
+                update_row(&backend, &expired, &format!("expires_at = {past}")).await;
                 assert!(
                     read_session(&client, &expired).await.ends_with("new=true"),
                     "an expired row is never loaded"
@@ -1052,22 +1066,9 @@ macro_rules! sql_only {
             async fn a_row_whose_data_is_json_but_not_an_object_is_a_fresh_session_and_is_deleted()
             {
                 let backend = Backend::$store();
-                let Backend::Sql {
-                    engine, url, table, ..
-                } = &backend
-                else {
-                    unreachable!()
-                };
-                let (fairing, _) = sql_store(&backend);
-                let client = client(app_with(fairing, &[]).manage(backend.clone())).await;
+                let (client, _) = sql_client(&backend).await;
                 let cookie = get(&client, "/login/ada", None).await.value();
-                let id = String::from_utf8(cookie_payload(&cookie)).unwrap();
-                sql_execute(
-                    *engine,
-                    url,
-                    &format!("UPDATE {table} SET data = '[1, 2]' WHERE id = '{id}'"),
-                )
-                .await;
+                update_row(&backend, &cookie, "data = '[1, 2]'").await;
                 assert!(
                     read_session(&client, &cookie).await.ends_with("new=true"),
                     "an array is not a session record"
