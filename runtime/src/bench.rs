@@ -195,6 +195,6 @@ pub mod fuzz {
 
     /// Whether `url` names a store (none is contacted: stores connect on first use).
     pub fn open_store_url(url: &str) -> bool {
-        crate::store::url::open(url).is_ok()
+        crate::store::url::open(url, Default::default()).is_ok()
     }
 }

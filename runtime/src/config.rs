@@ -85,6 +85,15 @@ pub struct Config {
     /// `sqlite://path` or `sqlite::memory:`. A scheme whose cargo feature is not
     /// enabled fails launch, naming the feature. Default: none (the signed cookie).
     pub store: Option<String>,
+    /// The table of the SQL store that `store` names, or of
+    /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s: letters, digits and `_`.
+    /// Two apps on one database keep apart by naming two tables. Default:
+    /// `"keepsake_sessions"`. Set for a store without a table, it fails launch.
+    pub store_table: Option<String>,
+    /// The prefix of every key of the Redis or Memcached store that `store` names. Two
+    /// apps on one server keep apart by naming two prefixes. Default: `"keepsake:"`.
+    /// Set for a store without key prefixes, it fails launch.
+    pub store_prefix: Option<String>,
 }
 
 /// Shows every setting but the keys.
@@ -119,6 +128,8 @@ impl fmt::Debug for Config {
                 "store",
                 &self.store.as_deref().map(crate::store::url::redact),
             )
+            .field("store_table", &self.store_table)
+            .field("store_prefix", &self.store_prefix)
             .finish()
     }
 }
@@ -144,6 +155,8 @@ impl Default for Config {
             flask_fallback_keys: Vec::new(),
             flask_salt: "cookie-session".into(),
             store: None,
+            store_table: None,
+            store_prefix: None,
         }
     }
 }
@@ -179,10 +192,41 @@ pub enum ConfigError {
     Store(#[source] crate::store::StoreUrlError),
     /// `store` is set, and the fairing was also given a store in code.
     #[error(
-        "`keepsake.store` is set, and the fairing was given a store with \
-         `Keepsake::with_store`; remove one of them"
+        "`keepsake.store` is set, and the fairing was given a store in code \
+         (`Keepsake::with_store` or `Keepsake::with_db`); remove one of them"
     )]
     StoreTwice,
+    /// `store_table` or `store_prefix` is set (in configuration, or by
+    /// [`Keepsake::with_table`]) where it has no effect: for the store given to
+    /// [`Keepsake::with_store`], which was built with its own names, or a prefix for
+    /// [`Keepsake::with_db`]'s table.
+    ///
+    /// [`Keepsake::with_table`]: crate::Keepsake::with_table
+    /// [`Keepsake::with_store`]: crate::Keepsake::with_store
+    /// [`Keepsake::with_db`]: crate::Keepsake::with_db
+    #[error(
+        "`keepsake.{0}` is set, but the store given in code does not take it: name the table \
+         or prefix on the store you build (`.with_table(..)`, `.with_prefix(..)`), or remove \
+         the setting"
+    )]
+    NameUnused(&'static str),
+    /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s database is not in Rocket's
+    /// state: its `init()` fairing is not attached, or attached after this one.
+    #[error(
+        "`Keepsake::with_db::<{database}>()` found no database `{database}` in Rocket's state: \
+         attach `{database}::init()` before the Keepsake fairing"
+    )]
+    NoDatabase {
+        /// The database type, as written in code.
+        database: &'static str,
+    },
+    /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s database is of an engine
+    /// there is no SQL for.
+    #[error(
+        "`Keepsake::with_db` keeps sessions in PostgreSQL, MySQL/MariaDB or SQLite, not in \
+         {0}"
+    )]
+    UnknownEngine(&'static str),
     /// The debug profile has no `secret_key`, and no random one could be made.
     #[error("no `secret_key` is configured, and no random one could be generated")]
     NoRandomKey(#[source] getrandom::Error),
@@ -277,6 +321,8 @@ const KEYS: &[&str] = &[
     "flask_fallback_keys",
     "flask_salt",
     "store",
+    "store_table",
+    "store_prefix",
 ];
 
 impl Config {

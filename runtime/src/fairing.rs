@@ -9,6 +9,7 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Request, Response, Rocket};
 
 use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
 use crate::error::report;
 use crate::request::{lock, RequestSession};
 use crate::save::{respond_with_catcher, save};
@@ -38,7 +39,9 @@ use crate::store::SessionStore;
 /// }
 /// ```
 pub struct Keepsake {
-    store: Option<Arc<dyn SessionStore>>,
+    store: Store,
+    /// The table [`with_table`](Keepsake::with_table) names.
+    table: Option<String>,
     clock: Arc<dyn Clock>,
     /// How many requests hold session state (made by a guard or a `Flash`). While it
     /// is zero, no response has anything to save, and a route without a session guard
@@ -46,14 +49,33 @@ pub struct Keepsake {
     pub(crate) in_flight: Arc<AtomicUsize>,
 }
 
+/// Where the records live, as far as the code says.
+enum Store {
+    /// Where `keepsake.store` says: the signed cookie when it is unset.
+    Configured,
+    /// In the store given to [`Keepsake::with_store`].
+    Given(Arc<dyn SessionStore>),
+    /// In an app's rocket_db_pools database, found in Rocket's state at ignite.
+    #[cfg(feature = "rocket_db_pools")]
+    Database(DatabaseStore),
+}
+
+/// The store in the database of [`Keepsake::with_db`], in the table named, if any.
+#[cfg(feature = "rocket_db_pools")]
+type DatabaseStore = fn(&Rocket<Build>, Option<&str>) -> Result<Arc<dyn SessionStore>, ConfigError>;
+
 impl fmt::Debug for Keepsake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let store = if self.store.is_some() {
-            "server-side"
-        } else {
-            "signed cookie"
+        let store = match self.store {
+            Store::Configured => "configured",
+            Store::Given(_) => "given",
+            #[cfg(feature = "rocket_db_pools")]
+            Store::Database(_) => "the app's database",
         };
-        f.debug_struct("Keepsake").field("store", &store).finish()
+        f.debug_struct("Keepsake")
+            .field("store", &store)
+            .field("table", &self.table)
+            .finish()
     }
 }
 
@@ -68,7 +90,8 @@ impl Keepsake {
     /// nothing needs to run beside the application.
     pub fn fairing() -> Keepsake {
         Keepsake {
-            store: None,
+            store: Store::Configured,
+            table: None,
             clock: Arc::new(SystemClock),
             in_flight: Arc::default(),
         }
@@ -84,9 +107,66 @@ impl Keepsake {
     /// ```
     pub fn with_store(store: impl SessionStore) -> Keepsake {
         Keepsake {
-            store: Some(Arc::new(store)),
+            store: Store::Given(Arc::new(store)),
             ..Keepsake::fairing()
         }
+    }
+
+    /// The fairing with records kept in the app's own [rocket_db_pools] database `D`,
+    /// through its pool (feature `rocket_db_pools`): a sqlx 0.7 pool of PostgreSQL,
+    /// MySQL/MariaDB or SQLite, whichever the app's rocket_db_pools features and `D`
+    /// say. Sessions live in the table `keepsake_sessions` (or
+    /// [`with_table`](Keepsake::with_table), or the `store_table` key), created on
+    /// first use, exactly as in the [`SqlStore`](crate::store::SqlStore) of that engine:
+    /// a save changes only the keys a request changed, a deleted session is never
+    /// brought back, expired rows are swept, and a database that is down gives 503s.
+    ///
+    /// Attach `D::init()` first: the pool is taken from Rocket's state when this fairing
+    /// ignites, and launch fails, saying so, if it is not there yet. The pool's own
+    /// settings apply (`databases.<name>` in Rocket.toml: `max_connections`,
+    /// `connect_timeout`, which bounds the wait for a connection).
+    ///
+    /// This path runs on the sqlx the app already builds with rocket_db_pools 0.2,
+    /// sqlx 0.7, with its advisories (RUSTSEC-2024-0363); the stores built from a URL
+    /// use sqlx 0.8. Counting the rows a statement changed costs MySQL and SQLite a
+    /// second, small query on the same connection, as sqlx 0.7 does not say it for a
+    /// database known only by its name.
+    ///
+    /// ```rust
+    /// use rocket_db_pools::{sqlx, Database};
+    /// use rocket_keepsake::Keepsake;
+    ///
+    /// // rocket_db_pools = { version = "0.2", features = ["sqlx_postgres"] }
+    /// #[derive(Database)]
+    /// #[database("app")]
+    /// struct Db(sqlx::PgPool);
+    ///
+    /// let rocket = rocket::build()
+    ///     .attach(Db::init())
+    ///     .attach(Keepsake::with_db::<Db>());
+    /// ```
+    ///
+    /// [rocket_db_pools]: https://docs.rs/rocket_db_pools/0.2
+    #[cfg(feature = "rocket_db_pools")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rocket_db_pools")))]
+    pub fn with_db<D>() -> Keepsake
+    where
+        D: rocket_db_pools::Database,
+        D::Pool: crate::store::SessionPool,
+    {
+        Keepsake {
+            store: Store::Database(database_store::<D>),
+            ..Keepsake::fairing()
+        }
+    }
+
+    /// Keeps sessions in SQL table `name` (letters, digits and `_`): the table of
+    /// [`with_db`](Keepsake::with_db), or of the SQL store the `store` key names. It
+    /// sets the `store_table` key, over the configuration's. Default:
+    /// `keepsake_sessions`.
+    pub fn with_table(mut self, name: impl Into<String>) -> Keepsake {
+        self.table = Some(name.into());
+        self
     }
 
     /// Reads the time from `clock` instead of the system clock: for tests, which can
@@ -107,6 +187,36 @@ impl Keepsake {
     }
 }
 
+impl Keepsake {
+    /// The state the fairing keeps once `rocket` ignites: its configuration, and the
+    /// store the code or the configuration names.
+    fn shared(&self, rocket: &Rocket<Build>) -> Result<Shared, ConfigError> {
+        let mut figment = rocket.figment().clone();
+        if let Some(table) = &self.table {
+            figment = figment.merge(("keepsake.store_table", table));
+        }
+        let config = Config::from_figment(&figment)?;
+        let unused = |name: &'static str, set: &Option<String>| match set {
+            Some(_) => Err(ConfigError::NameUnused(name)),
+            None => Ok(()),
+        };
+        let store = match &self.store {
+            Store::Configured => None,
+            Store::Given(store) => {
+                unused("store_table", &config.store_table)?;
+                unused("store_prefix", &config.store_prefix)?;
+                Some(store.clone())
+            }
+            #[cfg(feature = "rocket_db_pools")]
+            Store::Database(in_database) => {
+                unused("store_prefix", &config.store_prefix)?;
+                Some(in_database(rocket, config.store_table.as_deref())?)
+            }
+        };
+        Shared::new(&figment, config, store, self.clock.clone())
+    }
+}
+
 #[rocket::async_trait]
 impl Fairing for Keepsake {
     fn info(&self) -> Info {
@@ -117,7 +227,7 @@ impl Fairing for Keepsake {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        match Shared::from_figment(rocket.figment(), self.store.clone(), self.clock.clone()) {
+        match self.shared(&rocket) {
             Ok(shared) => {
                 let shared = Shared {
                     in_flight: self.in_flight.clone(),
@@ -162,4 +272,25 @@ impl Fairing for Keepsake {
         }
         save(shared, req, record, res).await;
     }
+}
+
+/// The store in `D`'s database, in `table` if named: what [`Keepsake::with_db`] runs
+/// at ignite.
+#[cfg(feature = "rocket_db_pools")]
+fn database_store<D>(
+    rocket: &Rocket<Build>,
+    table: Option<&str>,
+) -> Result<Arc<dyn SessionStore>, ConfigError>
+where
+    D: rocket_db_pools::Database,
+    D::Pool: crate::store::SessionPool,
+{
+    use crate::store::SessionPool;
+
+    let database = D::fetch(rocket).ok_or(ConfigError::NoDatabase {
+        database: std::any::type_name::<D>(),
+    })?;
+    let pool: &D::Pool = database;
+    pool.session_store(table)
+        .map_err(ConfigError::UnknownEngine)
 }

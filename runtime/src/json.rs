@@ -54,6 +54,7 @@ pub(crate) fn write_object<'a>(
     feature = "postgres",
     feature = "mysql",
     feature = "sqlite",
+    feature = "rocket_db_pools",
     feature = "memcached"
 ))]
 pub(crate) fn fields(

@@ -53,17 +53,23 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn from_figment(
+    /// The state for `config`, read from `figment`, with records in `store` if the
+    /// code gave one.
+    pub(crate) fn new(
         figment: &Figment,
+        config: Config,
         store: Option<Arc<dyn SessionStore>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Shared, ConfigError> {
-        let config = Config::from_figment(figment)?;
         let store = match (store, &config.store) {
             (Some(_), Some(_)) => return Err(ConfigError::StoreTwice),
             (Some(store), None) => Some(store),
             (None, Some(url)) => {
-                let store = crate::store::url::open(url).map_err(ConfigError::Store)?;
+                let names = crate::store::url::Names {
+                    table: config.store_table.as_deref(),
+                    prefix: config.store_prefix.as_deref(),
+                };
+                let store = crate::store::url::open(url, names).map_err(ConfigError::Store)?;
                 log::info!(target: "rocket_keepsake", "sessions are kept in the store at `{}`", crate::store::url::redact(url));
                 Some(store)
             }

@@ -101,6 +101,27 @@ fn clear(mut account: Session<'_, Account>) -> &'static str {
     "cleared"
 }
 
+/// A view indexed by text, as most apps index by an email or a user name.
+#[derive(Session, Default)]
+struct Contact {
+    #[session(index)]
+    email: Option<String>,
+}
+
+#[get("/email/<email>")]
+fn email(email: &str, mut contact: Session<'_, Contact>) -> &'static str {
+    contact.email = Some(email.to_owned());
+    "noted"
+}
+
+#[get("/revoke-email/<email>")]
+async fn revoke_email(email: &str, admin: SessionAdmin<'_>) -> String {
+    match admin.revoke_all::<Contact, String>(&email.to_owned()).await {
+        Ok(ended) => ended.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
 #[get("/revoke/<id>")]
 async fn revoke(id: u64, admin: SessionAdmin<'_>) -> String {
     match admin.revoke_all::<Account, u64>(&id).await {
@@ -117,7 +138,7 @@ fn rocket_for(backend: &Backend, fairing: Keepsake, settings: &[(&str, Value)]) 
             routes![login, role, visit, whoami, kiosk, theme, flash_push, take, clear],
         );
     let rocket = if backend.is_server_side() {
-        rocket.mount("/", routes![revoke])
+        rocket.mount("/", routes![revoke, email, revoke_email])
     } else {
         rocket
     };
@@ -346,6 +367,29 @@ macro_rules! server_stores {
                 // Revoking one's own session: a change after it is not saved.
                 assert_eq!(get(&client, "/revoke/8", Some(&other)).await.body, "1");
                 assert!(read_whoami(&client, &other).await.ends_with("new=true"));
+            }
+
+            #[rocket::async_test]
+            async fn revoke_all_finds_sessions_by_a_text_value() {
+                let backend = backend();
+                let client = untracked(&backend, &[]).await;
+                let ada = get(&client, "/email/ada@example.com", None).await.value();
+                let ada_too = get(&client, "/email/ada@example.com", None).await.value();
+                let quoted = get(&client, "/email/a%22b%C3%A9", None).await.value();
+                let ended = get(&client, "/revoke-email/ada@example.com", None)
+                    .await
+                    .body;
+                assert_eq!(ended, "2");
+                for cookie in [&ada, &ada_too] {
+                    assert!(read_whoami(&client, cookie).await.ends_with("new=true"));
+                }
+                assert!(read_whoami(&client, &quoted).await.ends_with("new=false"));
+                assert_eq!(
+                    get(&client, "/revoke-email/a%22b%C3%A9", None).await.body,
+                    "1"
+                );
+                assert!(read_whoami(&client, &quoted).await.ends_with("new=true"));
+                assert_eq!(backend.records().await, Some(0));
             }
 
             #[rocket::async_test]

@@ -14,7 +14,12 @@ mod memcached;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
 mod sql;
 pub(crate) mod url;
 
@@ -33,16 +38,35 @@ pub use self::redis::RedisStore;
     docsrs,
     doc(cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite")))
 )]
-pub use self::sql::{Engine, SqlStore};
+pub use self::sql::Driver;
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
-pub use self::sql::{MySql, MySqlStore};
+pub use self::sql::MySqlStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use self::sql::{Postgres, PostgresStore};
+pub use self::sql::PostgresStore;
+#[cfg(feature = "rocket_db_pools")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rocket_db_pools")))]
+pub use self::sql::SessionPool;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use self::sql::{Sqlite, SqliteStore};
+pub use self::sql::SqliteStore;
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "postgres",
+        feature = "mysql",
+        feature = "sqlite",
+        feature = "rocket_db_pools"
+    )))
+)]
+pub use self::sql::{Engine, MySql, Postgres, SqlStore, Sqlite};
 pub use self::url::StoreUrlError;
 pub use file::FileStore;
 pub use memory::MemoryStore;
@@ -68,6 +92,7 @@ pub enum Loaded {
     feature = "postgres",
     feature = "mysql",
     feature = "sqlite",
+    feature = "rocket_db_pools",
     feature = "memcached"
 ))]
 pub(crate) fn fields_of_object(store: &'static str, json: &str) -> Result<Fields, StoreError> {

@@ -25,6 +25,18 @@ pub enum StoreUrlError {
          `postgresql://`, `mysql://`, `mariadb://`, `sqlite://` or `memcache://`"
     )]
     UnknownScheme(String),
+    /// `store_table` or `store_prefix` is set for a store that has no table or no
+    /// key prefix.
+    #[error(
+        "`keepsake.{key}` is set, but the store `{url}` has no {}; remove it",
+        if *key == "store_table" { "SQL table" } else { "key prefix" }
+    )]
+    Unused {
+        /// The URL, its password hidden.
+        url: String,
+        /// The key set in vain.
+        key: &'static str,
+    },
     /// The store refused the URL.
     #[error("`{url}` is not a valid URL for its store")]
     Malformed {
@@ -52,16 +64,39 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// The store `url` names. Builds it without connecting: stores connect on first use.
-pub(crate) fn open(url: &str) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
+/// What configuration names inside a store: `store_table`, `store_prefix`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Names<'a> {
+    /// The table of an SQL store.
+    pub(crate) table: Option<&'a str>,
+    /// The key prefix of a Redis or Memcached store.
+    pub(crate) prefix: Option<&'a str>,
+}
+
+/// The store `url` names, with `names` applied. Builds it without connecting: stores
+/// connect on first use.
+pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
     let url = url.trim();
-    if url == "memory" {
-        return Ok(Arc::new(MemoryStore::new()));
-    }
     let scheme = match url.split_once(':') {
+        _ if url == "memory" => "memory".to_owned(),
         Some((scheme, _)) => scheme.to_ascii_lowercase(),
         None => return Err(StoreUrlError::UnknownScheme(redact(url))),
     };
+    let (takes_table, takes_prefix) = match scheme.as_str() {
+        "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite" => (true, false),
+        "redis" | "rediss" | "redis+cluster" | "memcache" => (false, true),
+        _ => (false, false),
+    };
+    let unused = [
+        ("store_table", names.table.is_some() && !takes_table),
+        ("store_prefix", names.prefix.is_some() && !takes_prefix),
+    ];
+    if let Some((key, _)) = unused.into_iter().find(|(_, unused)| *unused) {
+        return Err(StoreUrlError::Unused {
+            url: redact(url),
+            key,
+        });
+    }
     #[allow(unused)] // used by the features this build lacks
     let missing = |feature| StoreUrlError::MissingFeature {
         url: redact(url),
@@ -72,44 +107,50 @@ pub(crate) fn open(url: &str) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
         url: redact(url),
         source,
     };
+    #[allow(unused)] // used by the stores this build has
+    let (table, prefix) = (names.table, names.prefix);
+    /// The store a constructor gave, with `$name` applied by `$with` if set.
+    #[allow(unused)] // used by the stores this build has
+    macro_rules! made {
+        ($made:expr, $name:expr, $with:ident) => {
+            $made
+                .map(|store| match $name {
+                    Some(name) => store.$with(name),
+                    None => store,
+                })
+                .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+                .map_err(|e| malformed(e.into()))
+        };
+    }
     match scheme.as_str() {
+        "memory" => Ok(Arc::new(MemoryStore::new())),
         "redis" | "rediss" => {
             #[cfg(feature = "redis")]
-            return super::RedisStore::new(url)
-                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-                .map_err(|e| malformed(e.into()));
+            return made!(super::RedisStore::new(url), prefix, with_prefix);
             #[cfg(not(feature = "redis"))]
             Err(missing("redis"))
         }
         "redis+cluster" => {
             #[cfg(feature = "redis")]
-            return super::RedisStore::cluster_url(url)
-                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-                .map_err(|e| malformed(e.into()));
+            return made!(super::RedisStore::cluster_url(url), prefix, with_prefix);
             #[cfg(not(feature = "redis"))]
             Err(missing("redis"))
         }
         "postgres" | "postgresql" => {
             #[cfg(feature = "postgres")]
-            return super::PostgresStore::new(url)
-                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-                .map_err(|e| malformed(e.into()));
+            return made!(super::PostgresStore::new(url), table, with_table);
             #[cfg(not(feature = "postgres"))]
             Err(missing("postgres"))
         }
         "mysql" | "mariadb" => {
             #[cfg(feature = "mysql")]
-            return super::MySqlStore::new(url)
-                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-                .map_err(|e| malformed(e.into()));
+            return made!(super::MySqlStore::new(url), table, with_table);
             #[cfg(not(feature = "mysql"))]
             Err(missing("mysql"))
         }
         "sqlite" => {
             #[cfg(feature = "sqlite")]
-            return super::SqliteStore::new(url)
-                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-                .map_err(|e| malformed(e.into()));
+            return made!(super::SqliteStore::new(url), table, with_table);
             #[cfg(not(feature = "sqlite"))]
             Err(missing("sqlite"))
         }
@@ -121,9 +162,7 @@ pub(crate) fn open(url: &str) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
             }),
         "memcache" => {
             #[cfg(feature = "memcached")]
-            return super::MemcachedStore::new(url)
-                .map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-                .map_err(|e| malformed(e.into()));
+            return made!(super::MemcachedStore::new(url), prefix, with_prefix);
             #[cfg(not(feature = "memcached"))]
             Err(missing("memcached"))
         }
@@ -165,47 +204,55 @@ mod tests {
 
     #[test]
     fn schemes_pick_stores_or_say_why_not() {
-        assert!(open("memory").is_ok());
+        assert!(open("memory", Names::default()).is_ok());
         assert!(matches!(
-            open("mongodb://x"),
+            open("mongodb://x", Names::default()),
             Err(StoreUrlError::UnknownScheme(_))
         ));
         assert!(matches!(
-            open("nothing"),
+            open("nothing", Names::default()),
             Err(StoreUrlError::UnknownScheme(_))
         ));
-        assert!(open("file:///tmp/keepsake-sessions").is_ok());
+        assert!(open("file:///tmp/keepsake-sessions", Names::default()).is_ok());
         assert_eq!(file_path("file:///srv/s"), Some("/srv/s".into()));
         assert_eq!(file_path("file://localhost/srv/s"), Some("/srv/s".into()));
         assert_eq!(file_path("file:sessions"), Some("sessions".into()));
         assert_eq!(file_path("file://host/srv/s"), None, "no remote hosts");
         assert_eq!(file_path("file:"), None);
         assert!(matches!(
-            open("file://elsewhere/s"),
+            open("file://elsewhere/s", Names::default()),
             Err(StoreUrlError::Malformed { .. })
         ));
         #[cfg(feature = "memcached")]
-        assert!(open("memcache://127.0.0.1:11211,127.0.0.1:11212").is_ok());
+        assert!(open(
+            "memcache://127.0.0.1:11211,127.0.0.1:11212",
+            Names::default()
+        )
+        .is_ok());
         #[cfg(not(feature = "memcached"))]
         assert!(matches!(
-            open("memcache://127.0.0.1:11211"),
+            open("memcache://127.0.0.1:11211", Names::default()),
             Err(StoreUrlError::MissingFeature {
                 feature: "memcached",
                 ..
             })
         ));
         #[cfg(feature = "redis")]
-        assert!(open("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").is_ok());
+        assert!(open(
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+            Names::default()
+        )
+        .is_ok());
         #[cfg(feature = "redis")]
         assert!(matches!(
-            open("redis://host:notaport"),
+            open("redis://host:notaport", Names::default()),
             Err(StoreUrlError::Malformed { .. })
         ));
         #[cfg(feature = "postgres")]
-        assert!(open("postgres://postgres@127.0.0.1/test").is_ok());
+        assert!(open("postgres://postgres@127.0.0.1/test", Names::default()).is_ok());
         #[cfg(not(feature = "postgres"))]
         assert!(matches!(
-            open("postgres://u:pw@h/db"),
+            open("postgres://u:pw@h/db", Names::default()),
             Err(StoreUrlError::MissingFeature { feature: "postgres", url }) if !url.contains("pw")
         ));
     }

@@ -5,20 +5,25 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::futures::future::BoxFuture;
 use rocket::tokio::sync::OnceCell;
-use sqlx::pool::PoolOptions;
-use sqlx::{Connection, Row};
 
+#[cfg(feature = "rocket_db_pools")]
+pub use self::db_pools::SessionPool;
+pub use self::mysql::MySql;
 #[cfg(feature = "mysql")]
-pub use self::mysql::{MySql, MySqlStore};
+pub use self::mysql::MySqlStore;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use self::pool::Driver;
+pub use self::postgres::Postgres;
 #[cfg(feature = "postgres")]
-pub use self::postgres::{Postgres, PostgresStore};
+pub use self::postgres::PostgresStore;
+use self::run::{Connections, DbError};
+pub use self::sqlite::Sqlite;
 #[cfg(feature = "sqlite")]
-pub use self::sqlite::{Sqlite, SqliteStore};
+pub use self::sqlite::SqliteStore;
 use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError};
 
 /// The table a store uses unless told otherwise.
@@ -30,16 +35,6 @@ const DEFAULT_SWEEP: Duration = Duration::from_secs(5 * 60);
 /// Rows deleted per sweep statement, so that no sweep holds locks for long.
 const SWEEP_BATCH: i64 = 1000;
 
-/// How long a request waits for a pooled connection before its session store is
-/// unavailable (a 503).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Connections per pool unless the pool is the app's own.
-const MAX_CONNECTIONS: u32 = 10;
-
-/// The options a store's own pool is made with: how to connect, and the pool's sizes.
-type ConnectOptions<E> = <<<E as Engine>::Db as sqlx::Database>::Connection as Connection>::Options;
-
 /// The SQL one database engine speaks, for [`SqlStore`]: statement texts and the
 /// pieces they are made of, nothing that runs them. Implemented by [`Postgres`],
 /// [`MySql`] and [`Sqlite`]; sealed.
@@ -47,10 +42,6 @@ type ConnectOptions<E> = <<<E as Engine>::Db as sqlx::Database>::Connection as C
 /// Every statement writes its placeholders as `?`, in the order of its values;
 /// an engine whose placeholders are numbered gets `$1`, `$2`, … in their place.
 pub trait Engine: Send + Sync + 'static + sealed::Sealed {
-    /// The sqlx database.
-    #[doc(hidden)]
-    type Db: Run;
-
     /// The store's name in errors and logs.
     #[doc(hidden)]
     const NAME: &'static str;
@@ -84,9 +75,10 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
     #[doc(hidden)]
     const SWEEP_LOCK: Option<(&'static str, &'static str)> = None;
 
-    /// The pool and connection options for the database at `url`.
+    /// How to count the rows a statement changed where the driver does not say
+    /// (sqlx 0.7's results, of a database known only by its name).
     #[doc(hidden)]
-    fn connect(url: &str) -> Result<(PoolOptions<Self::Db>, ConnectOptions<Self>), sqlx::Error>;
+    const COUNT: Count;
 
     /// The statements that create `table` and its expiry index if missing, run in
     /// order in one transaction.
@@ -135,6 +127,16 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// How the rows a statement changed are counted through SQL, for [`Engine::COUNT`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Count {
+    /// Wrap the statement in `WITH changed AS (… RETURNING 1)` and count those rows.
+    Returning,
+    /// Run this query next on the same connection.
+    After(&'static str),
+}
+
 /// Declares an engine: a unit type, sealed, that implements [`Engine`].
 macro_rules! engine {
     ($(#[$doc:meta])* $name:ident) => {
@@ -146,11 +148,13 @@ macro_rules! engine {
     };
 }
 
-#[cfg(feature = "mysql")]
+#[cfg(feature = "rocket_db_pools")]
+mod db_pools;
 mod mysql;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod pool;
 mod postgres;
-#[cfg(feature = "sqlite")]
+mod run;
 mod sqlite;
 
 /// Records in an SQL database, one row per session: [`PostgresStore`],
@@ -170,7 +174,7 @@ mod sqlite;
 /// An `#[session(index)]` key gets an SQL index over its value, made on first use,
 /// which [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
 pub struct SqlStore<E: Engine> {
-    pool: Pool<E>,
+    db: Arc<dyn Connections>,
     table: String,
     sweep_every: Duration,
     /// The table exists; the statements that do not change with a request.
@@ -190,26 +194,10 @@ impl<E: Engine> fmt::Debug for SqlStore<E> {
 }
 
 impl<E: Engine> SqlStore<E> {
-    /// A store for the database at `url` (`postgres://user@host/db`,
-    /// `mysql://user@host/db`, `sqlite://path/to/file.db`, …). Only parses the URL:
-    /// connections are made on first use.
-    pub fn new(url: &str) -> Result<Self, sqlx::Error> {
-        let (pool, options) = E::connect(url)?;
-        Ok(SqlStore::with_pool(Pool::Lazy(
-            OnceLock::new(),
-            pool,
-            options,
-        )))
-    }
-
-    /// A store over a pool the app already has.
-    pub fn from_pool(pool: sqlx::Pool<E::Db>) -> Self {
-        SqlStore::with_pool(Pool::Given(pool))
-    }
-
-    fn with_pool(pool: Pool<E>) -> Self {
+    /// A store that runs its statements on `db`.
+    fn with_connections(db: Arc<dyn Connections>) -> Self {
         SqlStore {
-            pool,
+            db,
             table: DEFAULT_TABLE.into(),
             sweep_every: DEFAULT_SWEEP,
             ready: OnceCell::new(),
@@ -235,17 +223,7 @@ impl<E: Engine> SqlStore<E> {
     /// process sweeps the same table.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
         let statements = self.ready().await?;
-        sweep::<E>(self.pool(), statements).await
-    }
-
-    /// The pool: the app's own, or one made from the URL on first use.
-    fn pool(&self) -> &sqlx::Pool<E::Db> {
-        match &self.pool {
-            Pool::Given(pool) => pool,
-            Pool::Lazy(made, pool, options) => {
-                made.get_or_init(|| pool.clone().connect_lazy_with(options.clone()))
-            }
-        }
+        sweep::<E>(&*self.db, statements).await
     }
 
     /// Creates the table if missing (once per process) and starts the sweep.
@@ -253,16 +231,14 @@ impl<E: Engine> SqlStore<E> {
         self.ready
             .get_or_try_init(|| async {
                 check_table(&self.table).map_err(|e| StoreError::new(E::NAME, e))?;
-                let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
-                let mut tx = con.begin().await.map_err(failed::<E>)?;
-                for statement in E::create(&self.table) {
-                    E::Db::execute(&mut tx, &numbered::<E>(statement), &[])
-                        .await
-                        .map_err(failed::<E>)?;
-                }
-                tx.commit().await.map_err(failed::<E>)?;
+                let create: Vec<_> = E::create(&self.table)
+                    .into_iter()
+                    .map(numbered::<E>)
+                    .collect();
+                let mut con = self.db.acquire().await.map_err(failed::<E>)?;
+                con.transaction(&create).await.map_err(failed::<E>)?;
                 let statements = Statements::new::<E>(&self.table);
-                spawn_sweeper::<E>(self.pool().clone(), statements.clone(), self.sweep_every);
+                spawn_sweeper::<E>(self.db.clone(), statements.clone(), self.sweep_every);
                 Ok(statements)
             })
             .await
@@ -284,24 +260,9 @@ impl<E: Engine> SqlStore<E> {
 
     /// Runs one statement on a pooled connection; the rows it changed.
     async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, StoreError> {
-        let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
-        E::Db::execute(&mut con, sql, binds)
-            .await
-            .map_err(failed::<E>)
+        let mut con = self.db.acquire().await.map_err(failed::<E>)?;
+        con.execute(sql, binds).await.map_err(failed::<E>)
     }
-}
-
-/// A store's pool.
-enum Pool<E: Engine> {
-    /// The app's own.
-    Given(sqlx::Pool<E::Db>),
-    /// Made on first use from what [`SqlStore::new`] parsed, inside the runtime
-    /// (sqlx's pools need one).
-    Lazy(
-        OnceLock<sqlx::Pool<E::Db>>,
-        PoolOptions<E::Db>,
-        ConnectOptions<E>,
-    ),
 }
 
 /// The statements that do not change with a request, written once for a table.
@@ -348,8 +309,8 @@ impl<E: Engine> SqlStore<E> {
     /// The text of the row's record, if the row is there and live.
     async fn load_text(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let statements = self.ready().await?;
-        let mut con = self.pool().acquire().await.map_err(failed::<E>)?;
-        E::Db::fetch_text(&mut con, &statements.load, &[Bind::text(id.as_str())])
+        let mut con = self.db.acquire().await.map_err(failed::<E>)?;
+        con.fetch_text(&statements.load, &[Bind::text(id.as_str())])
             .await
             .map_err(failed::<E>)
     }
@@ -458,14 +419,15 @@ impl<E: Engine> SessionStore for SqlStore<E> {
 
 /// Deletes expired rows in batches, under the engine's sweep lock if it has one.
 async fn sweep<E: Engine>(
-    pool: &sqlx::Pool<E::Db>,
+    db: &dyn Connections,
     statements: &Statements,
 ) -> Result<u64, StoreError> {
     // A lock lives on one connection: take it, sweep and release on that one.
-    let mut con = pool.acquire().await.map_err(failed::<E>)?;
+    let mut con = db.acquire().await.map_err(failed::<E>)?;
     let (name, lock) = &statements.lock;
     if let Some((take, _)) = lock {
-        let taken = E::Db::fetch_int(&mut con, take, &[Bind::text(name)])
+        let taken = con
+            .fetch_int(take, &[Bind::text(name)])
             .await
             .map_err(failed::<E>)?;
         if taken != Some(1) {
@@ -474,7 +436,10 @@ async fn sweep<E: Engine>(
     }
     let mut removed = 0;
     let result = loop {
-        match E::Db::execute(&mut con, &statements.sweep, &[Bind::Int(SWEEP_BATCH)]).await {
+        match con
+            .execute(&statements.sweep, &[Bind::Int(SWEEP_BATCH)])
+            .await
+        {
             Ok(done) => {
                 removed += done;
                 if done < SWEEP_BATCH as u64 {
@@ -485,23 +450,23 @@ async fn sweep<E: Engine>(
         }
     };
     if let Some((_, release)) = lock {
-        let _ = E::Db::fetch_int(&mut con, release, &[Bind::text(name)]).await;
+        let _ = con.fetch_int(release, &[Bind::text(name)]).await;
     }
     result
 }
 
 /// Runs the sweep every `every` off the request path, for as long as the pool is open
 /// (and the runtime runs). A sweep that fails is logged, and tried again next time.
-fn spawn_sweeper<E: Engine>(pool: sqlx::Pool<E::Db>, statements: Statements, every: Duration) {
+fn spawn_sweeper<E: Engine>(db: Arc<dyn Connections>, statements: Statements, every: Duration) {
     if every.is_zero() {
         return;
     }
     rocket::tokio::spawn(async move {
         let mut tick = rocket::tokio::time::interval(every);
         tick.tick().await;
-        while !pool.is_closed() {
+        while !db.is_closed() {
             tick.tick().await;
-            if let Err(e) = sweep::<E>(&pool, &statements).await {
+            if let Err(e) = sweep::<E>(&*db, &statements).await {
                 log::warn!(
                     target: "rocket_keepsake",
                     "sweeping expired sessions failed: {}",
@@ -577,119 +542,6 @@ fn numbered<E: Engine>(sql: impl Into<String>) -> String {
     out
 }
 
-/// Runs statements with [`Bind`] values on one sqlx database: written once for every
-/// engine, over sqlx's generic traits.
-#[doc(hidden)]
-pub trait Run: sqlx::Database {
-    /// Runs `sql`; the rows it changed.
-    fn execute<'a>(
-        con: &'a mut Self::Connection,
-        sql: &'a str,
-        binds: &'a [Bind<'a>],
-    ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
-
-    /// The first column of the first row of `sql`, as text.
-    fn fetch_text<'a>(
-        con: &'a mut Self::Connection,
-        sql: &'a str,
-        binds: &'a [Bind<'a>],
-    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>>;
-
-    /// The first column of the first row of `sql`, as an integer.
-    fn fetch_int<'a>(
-        con: &'a mut Self::Connection,
-        sql: &'a str,
-        binds: &'a [Bind<'a>],
-    ) -> BoxFuture<'a, Result<Option<i64>, sqlx::Error>>;
-}
-
-/// The rows a statement changed, which sqlx's results say per engine.
-#[doc(hidden)]
-pub trait RowsAffected {
-    /// The rows changed.
-    fn rows_affected(&self) -> u64;
-}
-
-macro_rules! rows_affected {
-    ($($feature:literal => $result:ty),*) => {$(
-        #[cfg(feature = $feature)]
-        impl RowsAffected for $result {
-            fn rows_affected(&self) -> u64 {
-                <$result>::rows_affected(self)
-            }
-        }
-    )*};
-}
-
-rows_affected!(
-    "postgres" => sqlx::postgres::PgQueryResult,
-    "mysql" => sqlx::mysql::MySqlQueryResult,
-    "sqlite" => sqlx::sqlite::SqliteQueryResult
-);
-
-fn query<'a, DB: sqlx::Database>(
-    sql: &'a str,
-    binds: &'a [Bind<'a>],
-) -> sqlx::query::Query<'a, DB, DB::Arguments<'a>>
-where
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    binds
-        .iter()
-        .fold(sqlx::query(sql), |query, bind| match bind {
-            Bind::Text(text) => query.bind(text.as_ref()),
-            Bind::Int(int) => query.bind(*int),
-        })
-}
-
-impl<DB> Run for DB
-where
-    DB: sqlx::Database,
-    DB::QueryResult: RowsAffected,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
-    fn execute<'a>(
-        con: &'a mut DB::Connection,
-        sql: &'a str,
-        binds: &'a [Bind<'a>],
-    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
-        Box::pin(async move {
-            let done = query::<DB>(sql, binds).execute(con).await?;
-            Ok(done.rows_affected())
-        })
-    }
-
-    fn fetch_text<'a>(
-        con: &'a mut DB::Connection,
-        sql: &'a str,
-        binds: &'a [Bind<'a>],
-    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
-        Box::pin(async move {
-            let row = query::<DB>(sql, binds).fetch_optional(con).await?;
-            row.map(|row| row.try_get::<String, _>(0)).transpose()
-        })
-    }
-
-    fn fetch_int<'a>(
-        con: &'a mut DB::Connection,
-        sql: &'a str,
-        binds: &'a [Bind<'a>],
-    ) -> BoxFuture<'a, Result<Option<i64>, sqlx::Error>> {
-        Box::pin(async move {
-            let row = query::<DB>(sql, binds).fetch_optional(con).await?;
-            row.map(|row| row.try_get::<Option<i64>, _>(0))
-                .transpose()
-                .map(Option::flatten)
-        })
-    }
-}
-
 /// A table name that cannot change the meaning of a statement it is written into.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -722,7 +574,6 @@ fn check_table(name: &str) -> Result<(), BadTable> {
 pub struct BadKey(String);
 
 /// The JSON path of a top-level key, `$."key"`.
-#[cfg(any(feature = "mysql", feature = "sqlite"))]
 fn path(key: &str) -> Result<String, BadKey> {
     if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         return Err(BadKey(key.to_owned()));
@@ -746,7 +597,6 @@ fn index_name(table: &str, key: &str) -> String {
 /// Writes `data` with `changes` applied through an engine's JSON functions that set
 /// (`set(json, path, value, …)`) and remove (`remove(json, path, …)`) paths, `value`
 /// turning a bound text (`?`) into a JSON value.
-#[cfg(any(feature = "mysql", feature = "sqlite"))]
 fn set_and_remove<'a>(
     sql: &mut Sql<'a>,
     [set, value, remove]: [&str; 3],
@@ -783,7 +633,7 @@ fn set_object(changes: &Changes) -> String {
 
 /// A database error as a store error: a pool that waited in vain, or a connection
 /// that failed, means the database is unavailable; so does anything else.
-fn failed<E: Engine>(error: sqlx::Error) -> StoreError {
+fn failed<E: Engine>(error: DbError) -> StoreError {
     StoreError::new(E::NAME, error)
 }
 
@@ -841,7 +691,6 @@ mod tests {
         }
     }
 
-    #[cfg(any(feature = "mysql", feature = "sqlite"))]
     #[test]
     fn json_paths() {
         assert_eq!(path("user").unwrap(), r#"$."user""#);
@@ -866,7 +715,6 @@ mod tests {
         sql.binds.iter().map(text).collect()
     }
 
-    #[cfg(any(feature = "mysql", feature = "sqlite"))]
     #[test]
     fn set_and_remove_nests_the_functions_with_binds_in_text_order() {
         let (changes, mut sql) = (changes(), Sql::default());
@@ -891,7 +739,6 @@ mod tests {
         assert_eq!(set_object(&changes()), r#"{"a":1,"q\"":[2]}"#);
     }
 
-    #[cfg(feature = "postgres")]
     #[test]
     fn postgres_merges_the_set_keys_and_drops_the_removed_ones() {
         let changes = changes();
@@ -901,7 +748,6 @@ mod tests {
         assert_eq!(texts(&sql), [r#"{"a":1,"q\"":[2]}"#, "b"]);
     }
 
-    #[cfg(feature = "postgres")]
     #[test]
     fn numbered_placeholders_skip_quoted_question_marks() {
         let sql = "SELECT ? WHERE data -> 'a?''b?' = ?::jsonb AND x = ?".to_owned();

@@ -1,11 +1,6 @@
 //! MySQL's and MariaDB's SQL: the record as JSON, time as `DATETIME(6)`.
 
-use std::str::FromStr;
-
-use sqlx::mysql::MySqlConnectOptions;
-use sqlx::pool::PoolOptions;
-
-use super::{index_name, literal, path, BadKey, Changes, Engine, Sql, SqlStore};
+use super::{index_name, literal, path, BadKey, Changes, Count, Engine, Sql};
 
 /// Records in MySQL or MariaDB, on sqlx: one row per session in a table (default
 /// `keepsake_sessions`) created on first use:
@@ -20,9 +15,9 @@ use super::{index_name, literal, path, BadKey, Changes, Engine, Sql, SqlStore};
 /// ```
 ///
 /// A save changes exactly the keys a request changed in one statement
-/// (`JSON_REMOVE(JSON_SET(data, ..), ..)`); see [`SqlStore`] for what that
+/// (`JSON_REMOVE(JSON_SET(data, ..), ..)`); see [`SqlStore`](super::SqlStore) for what that
 /// guarantees. One process at a time sweeps, under `GET_LOCK`. Time is the
-/// database's `NOW(6)`. [`new`](SqlStore::new) takes `mysql://` URLs, and
+/// database's `NOW(6)`. [`new`](super::SqlStore::new) takes `mysql://` URLs, and
 /// `mariadb://` as `mysql://`.
 ///
 /// ```rust,no_run
@@ -38,8 +33,9 @@ use super::{index_name, literal, path, BadKey, Changes, Engine, Sql, SqlStore};
 /// (its first 190 characters), made on first use, which
 /// [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses; on MySQL, whose
 /// syntax differs, that fails once with a warning and `revoke_all` scans the table.
+#[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
-pub type MySqlStore = SqlStore<MySql>;
+pub type MySqlStore = super::SqlStore<MySql>;
 
 engine! {
     /// MySQL and MariaDB, the [`Engine`] of [`MySqlStore`].
@@ -47,7 +43,6 @@ engine! {
 }
 
 impl Engine for MySql {
-    type Db = sqlx::MySql;
     const NAME: &'static str = "mysql";
     const NOW: &'static str = "NOW(6)";
     const EXPIRES: &'static str = "NOW(6) + INTERVAL (? * 1000) MICROSECOND";
@@ -57,16 +52,7 @@ impl Engine for MySql {
     const SWEEP_LOCK: Option<(&'static str, &'static str)> =
         Some(("SELECT GET_LOCK(?, 0)", "SELECT RELEASE_LOCK(?)"));
 
-    fn connect(url: &str) -> Result<(PoolOptions<sqlx::MySql>, MySqlConnectOptions), sqlx::Error> {
-        let options = match url.strip_prefix("mariadb://") {
-            Some(rest) => MySqlConnectOptions::from_str(&format!("mysql://{rest}"))?,
-            None => MySqlConnectOptions::from_str(url)?,
-        };
-        let pool = PoolOptions::new()
-            .max_connections(super::MAX_CONNECTIONS)
-            .acquire_timeout(super::ACQUIRE_TIMEOUT);
-        Ok((pool, options))
-    }
+    const COUNT: Count = Count::After("SELECT ROW_COUNT()");
 
     fn create(t: &str) -> Vec<String> {
         // `IF NOT EXISTS` is atomic on MySQL and MariaDB: no lock needed.
@@ -97,10 +83,15 @@ impl Engine for MySql {
     }
 
     fn value_of(key: &str) -> Result<String, BadKey> {
-        Ok(format!("JSON_EXTRACT(data, {})", literal(&path(key)?)))
+        // As text, written by the same function as `MATCH`: MariaDB compares a string
+        // taken from a JSON column unquoted, so two JSON values never equal there.
+        Ok(format!(
+            "CONCAT(JSON_EXTRACT(data, {}))",
+            literal(&path(key)?)
+        ))
     }
 
-    const MATCH: &'static str = "JSON_EXTRACT(?, '$')";
+    const MATCH: &'static str = "CONCAT(JSON_EXTRACT(?, '$'))";
 
     /// The column narrows the rows through its index; the JSON decides.
     fn narrow(t: &str, key: &str) -> Option<String> {
@@ -108,5 +99,21 @@ impl Engine for MySql {
             "{} = LEFT(JSON_UNQUOTE(?), 190)",
             index_name(t, key)
         ))
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl super::Driver for MySql {
+    type Db = sqlx::MySql;
+
+    fn connect(url: &str) -> Result<super::pool::Connect<sqlx::MySql>, sqlx::Error> {
+        let options = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}").parse()?,
+            None => url.parse()?,
+        };
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(super::pool::MAX_CONNECTIONS)
+            .acquire_timeout(super::pool::ACQUIRE_TIMEOUT);
+        Ok((pool, options))
     }
 }

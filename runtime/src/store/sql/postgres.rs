@@ -1,11 +1,6 @@
 //! PostgreSQL's SQL: the record as JSONB, time as `TIMESTAMPTZ`.
 
-use std::str::FromStr;
-
-use sqlx::pool::PoolOptions;
-use sqlx::postgres::PgConnectOptions;
-
-use super::{literal, BadKey, Bind, Changes, Engine, Sql, SqlStore};
+use super::{literal, BadKey, Bind, Changes, Count, Engine, Sql};
 
 /// Records in PostgreSQL, on sqlx: one row per session in a table (default
 /// `keepsake_sessions`) created on first use:
@@ -19,7 +14,7 @@ use super::{literal, BadKey, Bind, Changes, Engine, Sql, SqlStore};
 /// ```
 ///
 /// A save changes exactly the keys a request changed in one statement
-/// (`data = (data || $set) - $key …`); see [`SqlStore`] for what that guarantees.
+/// (`data = (data || $set) - $key …`); see [`SqlStore`](super::SqlStore) for what that guarantees.
 /// The table is created under an advisory lock, so that processes starting together
 /// do not race, and one process at a time sweeps, under another. Time is the
 /// database's `now()`.
@@ -38,8 +33,9 @@ use super::{literal, BadKey, Bind, Changes, Engine, Sql, SqlStore};
 ///
 /// An `#[session(index)]` key gets an expression index on `(data -> 'key')`, made on
 /// first use, which [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
+#[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub type PostgresStore = SqlStore<Postgres>;
+pub type PostgresStore = super::SqlStore<Postgres>;
 
 engine! {
     /// PostgreSQL, the [`Engine`] of [`PostgresStore`].
@@ -47,7 +43,6 @@ engine! {
 }
 
 impl Engine for Postgres {
-    type Db = sqlx::Postgres;
     const NAME: &'static str = "postgres";
     const NUMBERED: bool = true;
     const NOW: &'static str = "now()";
@@ -60,12 +55,7 @@ impl Engine for Postgres {
         "SELECT pg_advisory_unlock(hashtext(?))::int::int8",
     ));
 
-    fn connect(url: &str) -> Result<(PoolOptions<sqlx::Postgres>, PgConnectOptions), sqlx::Error> {
-        let pool = PoolOptions::new()
-            .max_connections(super::MAX_CONNECTIONS)
-            .acquire_timeout(super::ACQUIRE_TIMEOUT);
-        Ok((pool, PgConnectOptions::from_str(url)?))
-    }
+    const COUNT: Count = Count::Returning;
 
     fn create(t: &str) -> Vec<String> {
         vec![
@@ -107,4 +97,16 @@ impl Engine for Postgres {
     }
 
     const MATCH: &'static str = "?::jsonb";
+}
+
+#[cfg(feature = "postgres")]
+impl super::Driver for Postgres {
+    type Db = sqlx::Postgres;
+
+    fn connect(url: &str) -> Result<super::pool::Connect<sqlx::Postgres>, sqlx::Error> {
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(super::pool::MAX_CONNECTIONS)
+            .acquire_timeout(super::pool::ACQUIRE_TIMEOUT);
+        Ok((pool, url.parse()?))
+    }
 }

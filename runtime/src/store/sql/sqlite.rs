@@ -1,11 +1,6 @@
 //! SQLite's SQL: the record as JSON1 text, time as unix milliseconds.
 
-use std::str::FromStr;
-
-use sqlx::pool::PoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-
-use super::{literal, path, BadKey, Changes, Engine, Sql, SqlStore};
+use super::{literal, path, BadKey, Changes, Count, Engine, Sql};
 
 /// Records in an SQLite database file, on sqlx: embedded (nothing to run) and, unlike
 /// [`MemoryStore`](crate::store::MemoryStore), kept across restarts. One row per
@@ -20,8 +15,8 @@ use super::{literal, path, BadKey, Changes, Engine, Sql, SqlStore};
 /// ```
 ///
 /// A save changes exactly the keys a request changed in one statement
-/// (`json_remove(json_set(data, ..), ..)`); see [`SqlStore`] for what that
-/// guarantees. [`new`](SqlStore::new) takes `sqlite://path/to/file.db` (created if
+/// (`json_remove(json_set(data, ..), ..)`); see [`SqlStore`](super::SqlStore) for what that
+/// guarantees. [`new`](super::SqlStore::new) takes `sqlite://path/to/file.db` (created if
 /// missing, opened in WAL mode) or `sqlite::memory:`, which keeps one in-memory
 /// database on one connection. Time is the database's clock.
 ///
@@ -37,8 +32,9 @@ use super::{literal, path, BadKey, Changes, Engine, Sql, SqlStore};
 /// An `#[session(index)]` key gets an expression index on
 /// `json_extract(data, '$."key"')`, made on first use, which
 /// [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
+#[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub type SqliteStore = SqlStore<Sqlite>;
+pub type SqliteStore = super::SqlStore<Sqlite>;
 
 engine! {
     /// SQLite, the [`Engine`] of [`SqliteStore`].
@@ -53,7 +49,6 @@ macro_rules! now {
 }
 
 impl Engine for Sqlite {
-    type Db = sqlx::Sqlite;
     const NAME: &'static str = "sqlite";
     const NOW: &'static str = now!();
     const EXPIRES: &'static str = concat!(now!(), " + ?");
@@ -61,23 +56,7 @@ impl Engine for Sqlite {
     const OBJECT: &'static str = "?";
     const EMPTY: &'static str = "data = '{}'";
 
-    fn connect(
-        url: &str,
-    ) -> Result<(PoolOptions<sqlx::Sqlite>, SqliteConnectOptions), sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = if url.contains(":memory:") || url.contains("mode=memory") {
-            // Each connection would get its own empty database: keep one, forever.
-            PoolOptions::new()
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            PoolOptions::new().max_connections(super::MAX_CONNECTIONS)
-        };
-        Ok((pool.acquire_timeout(super::ACQUIRE_TIMEOUT), options))
-    }
+    const COUNT: Count = Count::After("SELECT changes()");
 
     fn create(t: &str) -> Vec<String> {
         vec![
@@ -105,4 +84,28 @@ impl Engine for Sqlite {
     }
 
     const MATCH: &'static str = "json_extract(?, '$')";
+}
+
+#[cfg(feature = "sqlite")]
+impl super::Driver for Sqlite {
+    type Db = sqlx::Sqlite;
+
+    fn connect(url: &str) -> Result<super::pool::Connect<sqlx::Sqlite>, sqlx::Error> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+        let options = url
+            .parse::<SqliteConnectOptions>()?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = if url.contains(":memory:") || url.contains("mode=memory") {
+            // Each connection would get its own empty database: keep one, forever.
+            sqlx::pool::PoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            sqlx::pool::PoolOptions::new().max_connections(super::pool::MAX_CONNECTIONS)
+        };
+        Ok((pool.acquire_timeout(super::pool::ACQUIRE_TIMEOUT), options))
+    }
 }

@@ -1,0 +1,177 @@
+//! Running statements: the pool and the connections an [`SqlStore`](super::SqlStore)
+//! talks to, whichever sqlx they are of: 0.8 for the stores built from a URL or a
+//! pool, 0.7 for an app's rocket_db_pools database. The store's logic is written once,
+//! against these two traits.
+
+use rocket::futures::future::BoxFuture;
+
+use super::Bind;
+
+/// What the database driver said went wrong.
+pub(crate) type DbError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A pool of connections to one database.
+pub(crate) trait Connections: Send + Sync + 'static {
+    /// A connection, within the pool's acquire timeout.
+    fn acquire(&self) -> BoxFuture<'_, Result<Box<dyn Connection>, DbError>>;
+
+    /// The pool was closed: the sweep stops.
+    fn is_closed(&self) -> bool;
+}
+
+/// One connection, taken from a pool until dropped.
+pub(crate) trait Connection: Send {
+    /// Runs `sql`; the rows it changed.
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<u64, DbError>>;
+
+    /// The first column of the first row of `sql`, as text.
+    fn fetch_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<String>, DbError>>;
+
+    /// The first column of the first row of `sql`, as an integer.
+    fn fetch_int<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<i64>, DbError>>;
+
+    /// Runs `statements`, which bind nothing, in order in one transaction.
+    fn transaction<'a>(
+        &'a mut self,
+        statements: &'a [String],
+    ) -> BoxFuture<'a, Result<(), DbError>>;
+}
+
+/// Declares, in the module that calls it, `trait Run`: statements with [`Bind`]
+/// values run on any database of the `sqlx` in scope there, over sqlx's generic
+/// traits. sqlx 0.7 and 0.8 differ only in how a database names its arguments type,
+/// given as the bound that makes them usable.
+macro_rules! sqlx_run {
+    ($($arguments:tt)*) => {
+        /// Runs statements with [`Bind`](super::Bind) values on one sqlx database:
+        /// written once for every engine, over sqlx's generic traits.
+        #[doc(hidden)]
+        pub trait Run: sqlx::Database {
+            /// Runs `sql`.
+            fn run<'a>(
+                con: &'a mut Self::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>>;
+
+            /// The first row of `sql`.
+            fn fetch_row<'a>(
+                con: &'a mut Self::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<Self::Row>, sqlx::Error>>;
+
+            /// The first column of the first row of `sql`, as text.
+            fn fetch_text<'a>(
+                con: &'a mut Self::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>>;
+
+            /// The first column of the first row of `sql`, as an integer.
+            fn fetch_int<'a>(
+                con: &'a mut Self::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<i64>, sqlx::Error>>;
+
+            /// Runs `statements` in order in one transaction.
+            fn transaction<'a>(
+                con: &'a mut Self::Connection,
+                statements: &'a [String],
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+        }
+
+        impl<DB> Run for DB
+        where
+            DB: sqlx::Database,
+            for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+            $($arguments)*
+            for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+            i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+            String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+            usize: sqlx::ColumnIndex<DB::Row>,
+        {
+            fn run<'a>(
+                con: &'a mut DB::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<DB::QueryResult, sqlx::Error>> {
+                let mut query = sqlx::query(sql);
+                for bind in binds {
+                    query = match bind {
+                        super::Bind::Text(text) => query.bind(text.as_ref()),
+                        super::Bind::Int(int) => query.bind(*int),
+                    };
+                }
+                Box::pin(query.execute(con))
+            }
+
+            fn fetch_row<'a>(
+                con: &'a mut DB::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<DB::Row>, sqlx::Error>> {
+                let mut query = sqlx::query(sql);
+                for bind in binds {
+                    query = match bind {
+                        super::Bind::Text(text) => query.bind(text.as_ref()),
+                        super::Bind::Int(int) => query.bind(*int),
+                    };
+                }
+                Box::pin(query.fetch_optional(con))
+            }
+
+            fn fetch_text<'a>(
+                con: &'a mut DB::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
+                Box::pin(async move {
+                    let row = Self::fetch_row(con, sql, binds).await?;
+                    row.map(|row| sqlx::Row::try_get::<String, _>(&row, 0))
+                        .transpose()
+                })
+            }
+
+            fn fetch_int<'a>(
+                con: &'a mut DB::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<i64>, sqlx::Error>> {
+                Box::pin(async move {
+                    let row = Self::fetch_row(con, sql, binds).await?;
+                    let int = row.map(|row| sqlx::Row::try_get::<Option<i64>, _>(&row, 0));
+                    int.transpose().map(Option::flatten)
+                })
+            }
+
+            fn transaction<'a>(
+                con: &'a mut DB::Connection,
+                statements: &'a [String],
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let mut tx = sqlx::Connection::begin(con).await?;
+                    for statement in statements {
+                        sqlx::query(statement).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await
+                })
+            }
+        }
+    };
+}
+
+pub(super) use sqlx_run;
