@@ -197,17 +197,17 @@ pub enum ConfigError {
     )]
     StoreTwice,
     /// `store_table` or `store_prefix` is set (in configuration, or by
-    /// [`Keepsake::with_table`]) where it has no effect: for the store given to
-    /// [`Keepsake::with_store`], which was built with its own names, or a prefix for
-    /// [`Keepsake::with_db`]'s table.
+    /// [`Keepsake::with_table`]) where it has no effect: with the signed cookie, for
+    /// the store given to [`Keepsake::with_store`], which was built with its own
+    /// names, or a prefix for [`Keepsake::with_db`]'s table.
     ///
     /// [`Keepsake::with_table`]: crate::Keepsake::with_table
     /// [`Keepsake::with_store`]: crate::Keepsake::with_store
     /// [`Keepsake::with_db`]: crate::Keepsake::with_db
     #[error(
-        "`keepsake.{0}` is set, but the store given in code does not take it: name the table \
-         or prefix on the store you build (`.with_table(..)`, `.with_prefix(..)`), or remove \
-         the setting"
+        "`keepsake.{0}` is set, but the session store does not take it (the signed cookie has \
+         no table nor prefix; a store built in code keeps its own: name them on it with \
+         `.with_table(..)` or `.with_prefix(..)`); remove the setting"
     )]
     NameUnused(&'static str),
     /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s database is not in Rocket's

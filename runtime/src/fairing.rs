@@ -201,6 +201,12 @@ impl Keepsake {
             None => Ok(()),
         };
         let store = match &self.store {
+            // The signed cookie: no table, no prefix.
+            Store::Configured if config.store.is_none() => {
+                unused("store_table", &config.store_table)?;
+                unused("store_prefix", &config.store_prefix)?;
+                None
+            }
             Store::Configured => None,
             Store::Given(store) => {
                 unused("store_table", &config.store_table)?;

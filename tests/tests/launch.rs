@@ -2,9 +2,11 @@
 
 mod common;
 
+use common::backend::{redis_connection, sql_scalar, Backend, Engine};
 use common::*;
 use rocket::error::ErrorKind;
 use rocket::figment::{value::Value, Figment};
+use rocket_keepsake::store::MemoryStore;
 use rocket_keepsake::Keepsake;
 
 #[rocket::async_test]
@@ -138,4 +140,84 @@ async fn keepsake_keys_can_be_set_flat_as_rocket_env_vars_become() {
     .await;
     let reply = get_named(&client, "/login/ada", "sid", None).await;
     assert!(reply.cookie().is_some(), "{reply:?}");
+}
+
+#[rocket::async_test]
+async fn store_names_where_the_store_has_none_fail_launch() {
+    let cases: &[&[(&str, Value)]] = &[
+        &[("store", "memory".into()), ("store_prefix", "app1:".into())],
+        &[
+            ("store", "file:sessions".into()),
+            ("store_table", "app1".into()),
+        ],
+        &[("store_table", "app1".into())],
+    ];
+    for settings in cases {
+        let (kind, logs) = ignite_error(settings).await;
+        let key = settings.last().unwrap().0;
+        assert!(kind, "{settings:?}: not a fairing failure");
+        assert!(
+            logs.contains(&format!("`keepsake.{key}`")),
+            "{settings:?}: {logs}"
+        );
+    }
+    // A store built in code keeps the names it was built with.
+    capture_logs();
+    take_logs();
+    let given = app_with(
+        Keepsake::with_store(MemoryStore::new()),
+        &[("store_table", "app1".into())],
+    );
+    let error = given.ignite().await.expect_err("a name for a built store");
+    assert!(matches!(error.kind(), ErrorKind::FailedFairings(_)));
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("`keepsake.store_table`")),
+        "{logs:?}"
+    );
+    // `with_table` sets the key: the same rule.
+    let coded = app_with(
+        Keepsake::fairing().with_table("app1"),
+        &[("store", "memory".into())],
+    );
+    let error = coded
+        .ignite()
+        .await
+        .expect_err("a table for the memory store");
+    assert!(matches!(error.kind(), ErrorKind::FailedFairings(_)));
+}
+
+#[rocket::async_test]
+async fn store_table_and_store_prefix_name_what_a_configured_store_uses() {
+    let backend = Backend::postgres();
+    let Backend::Sql { url, table, .. } = &backend else {
+        unreachable!("a SQL backend")
+    };
+    let settings = [
+        ("store", Value::from(url.as_str())),
+        ("store_table", Value::from(table.as_str())),
+    ];
+    let sessions = client(app(&settings)).await;
+    get(&sessions, "/login/ada", None).await.value();
+    let count = format!("SELECT COUNT(*) FROM {table}");
+    assert_eq!(sql_scalar(Engine::Postgres, url, &count).await, 1);
+
+    let backend = Backend::redis();
+    let Backend::Redis { url, prefix, .. } = &backend else {
+        unreachable!("a Redis backend")
+    };
+    let settings = [
+        ("store", Value::from(url.as_str())),
+        ("store_prefix", Value::from(prefix.as_str())),
+    ];
+    let sessions = client(app(&settings)).await;
+    get(&sessions, "/login/ada", None).await.value();
+    let mut redis = redis_connection(url).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "the record lives under the prefix");
 }

@@ -205,6 +205,17 @@ mod tests {
     #[test]
     fn schemes_pick_stores_or_say_why_not() {
         assert!(open("memory", Names::default()).is_ok());
+        let prefix = Names {
+            prefix: Some("app1:"),
+            ..Names::default()
+        };
+        assert!(matches!(
+            open("memory", prefix),
+            Err(StoreUrlError::Unused {
+                key: "store_prefix",
+                ..
+            })
+        ));
         assert!(matches!(
             open("mongodb://x", Names::default()),
             Err(StoreUrlError::UnknownScheme(_))
