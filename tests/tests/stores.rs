@@ -41,7 +41,10 @@ impl Backend {
         let rocket = app_with(fairing, settings)
             .mount(
                 "/",
-                routes![gated_push, slot, slots, flash_push, flash_take, logout],
+                routes![
+                    gated_push, slot, slots, flash_push, flash_take, logout, odd_set, odd_drop,
+                    odd_get
+                ],
             )
             .manage(Gate::default());
         // The client keeps the keys until it is dropped, even when the backend was a
@@ -138,6 +141,38 @@ fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
     )
 }
 
+/// Strings PostgreSQL's `jsonb` refuses (U+0000, lone surrogate escapes), and the
+/// character its store escapes them with (U+E000), in a value and in a key.
+#[derive(Session, Default)]
+struct Odd {
+    raw: Option<Box<serde_json::value::RawValue>>,
+    #[session(rename = "k\u{E000}ey")]
+    marked_key: Option<String>,
+}
+
+/// The JSON text `/odd/set` stores, compact.
+const ODD: &str = "[\"\\ud800\",\"a\\u0000b\",\"\u{E000}0\",\"\\udc00x\\ud800\"]";
+
+#[get("/odd/set")]
+fn odd_set(mut odd: Session<'_, Odd>) -> &'static str {
+    odd.raw = Some(serde_json::value::RawValue::from_string(ODD.to_owned()).unwrap());
+    odd.marked_key = Some("\u{0}\u{E000}".to_owned());
+    "set"
+}
+
+#[get("/odd/drop")]
+fn odd_drop(mut odd: Session<'_, Odd>) -> &'static str {
+    odd.marked_key = None;
+    "dropped"
+}
+
+#[get("/odd")]
+fn odd_get(odd: Session<'_, Odd>) -> String {
+    // jsonb writes `, ` between items: compare the items.
+    let raw = odd.raw.as_ref().map(|raw| raw.get().replace(", ", ","));
+    format!("{raw:?} {:?}", odd.marked_key)
+}
+
 /// The behaviours every store shares, as one module of tests per store.
 macro_rules! suite {
     ($module:ident, $store:ident) => {
@@ -156,6 +191,38 @@ macro_rules! suite {
                 assert_eq!(read.body, r#"user=Some("ada") visits=0 cart=[] new=false"#);
                 assert!(read.set_cookies.is_empty(), "unchanged: no cookie");
                 assert!(read.varies_on_cookie());
+            }
+
+            #[rocket::async_test]
+            async fn any_string_a_client_can_send_round_trips() {
+                let client = backend().client(&[]).await;
+                // U+0000 in a value, written by an insert, then by an update.
+                let cookie = get(&client, "/login/ab%00cd", None).await.value();
+                let read = get(&client, "/read", Some(&cookie)).await;
+                assert!(
+                    read.body.starts_with(r#"user=Some("ab\0cd")"#),
+                    "{}",
+                    read.body
+                );
+                let cookie = get(&client, "/login/%EE%80%80%00", Some(&cookie))
+                    .await
+                    .value();
+                let read = get(&client, "/read", Some(&cookie)).await;
+                assert!(
+                    read.body.starts_with(r#"user=Some("\u{e000}\0")"#),
+                    "{}",
+                    read.body
+                );
+                // Lone surrogates in JSON text, and a key holding U+E000, set and removed.
+                let set = get(&client, "/odd/set", Some(&cookie)).await;
+                assert_eq!(set.status, Status::Ok);
+                let cookie = set.cookie().map_or(cookie, |c| c.value().to_owned());
+                let odd = get(&client, "/odd", Some(&cookie)).await.body;
+                assert_eq!(odd, format!("Some({ODD:?}) Some(\"\\0\\u{{e000}}\")"));
+                let dropped = get(&client, "/odd/drop", Some(&cookie)).await;
+                let cookie = dropped.cookie().map_or(cookie, |c| c.value().to_owned());
+                let odd = get(&client, "/odd", Some(&cookie)).await.body;
+                assert_eq!(odd, format!("Some({ODD:?}) None"));
             }
 
             #[rocket::async_test]

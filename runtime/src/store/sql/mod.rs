@@ -94,6 +94,25 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
     #[doc(hidden)]
     fn changed<'a>(sql: &mut Sql<'a>, changes: &'a Changes) -> Result<(), BadKey>;
 
+    /// JSON text as the `data` column can hold it: the same text, but where the
+    /// engine refuses `\u0000` or lone surrogates (see `nul.rs`).
+    #[doc(hidden)]
+    fn json_in(json: &str) -> Cow<'_, str> {
+        Cow::Borrowed(json)
+    }
+
+    /// A session key as [`json_in`](Engine::json_in) writes it inside `data`.
+    #[doc(hidden)]
+    fn key_in(key: &str) -> Cow<'_, str> {
+        Cow::Borrowed(key)
+    }
+
+    /// JSON text read from the `data` column, as it was before [`json_in`](Engine::json_in).
+    #[doc(hidden)]
+    fn json_out(text: String) -> String {
+        text
+    }
+
     /// The value of session key `key` in `data`, as an SQL expression.
     #[doc(hidden)]
     fn value_of(key: &str) -> Result<String, BadKey>;
@@ -151,6 +170,7 @@ macro_rules! engine {
 #[cfg(feature = "rocket_db_pools")]
 mod db_pools;
 mod mysql;
+mod nul;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod pool;
 mod postgres;
@@ -310,9 +330,11 @@ impl<E: Engine> SqlStore<E> {
     async fn load_text(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let statements = self.ready().await?;
         let mut con = self.db.acquire().await.map_err(failed::<E>)?;
-        con.fetch_text(&statements.load, &[Bind::text(id.as_str())])
+        let text = con
+            .fetch_text(&statements.load, &[Bind::text(id.as_str())])
             .await
-            .map_err(failed::<E>)
+            .map_err(failed::<E>)?;
+        Ok(text.map(E::json_out))
     }
 }
 
@@ -352,7 +374,11 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         let ttl = millis(ttl);
         let applied = if changes.create {
             let object = set_object(changes);
-            let binds = [Bind::text(id.as_str()), Bind::text(&object), Bind::Int(ttl)];
+            let binds = [
+                Bind::text(id.as_str()),
+                Bind::Text(E::json_in(&object)),
+                Bind::Int(ttl),
+            ];
             self.execute(&statements.insert, &binds).await?
         } else {
             let mut sql = Sql::default();
@@ -404,13 +430,15 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         sql.push("DELETE FROM ").push(&self.table).push(" WHERE ");
         let narrow = E::narrow(&self.table, key).filter(|_| self.indexed.get(key) == Some(true));
         if let Some(narrow) = narrow {
-            sql.push(&narrow).bind(Bind::text(value)).push(" AND ");
+            sql.push(&narrow)
+                .bind(Bind::Text(E::json_in(value)))
+                .push(" AND ");
         }
         let key = E::value_of(key).map_err(|e| StoreError::new(E::NAME, e))?;
         sql.push(&key)
             .push(" = ")
             .push(E::MATCH)
-            .bind(Bind::text(value));
+            .bind(Bind::Text(E::json_in(value)));
         sql.push(" AND expires_at > ").push(E::NOW);
         let ended = self.execute(&numbered::<E>(sql.text), &sql.binds).await?;
         Ok(usize::try_from(ended).unwrap_or(usize::MAX))
@@ -573,12 +601,12 @@ fn check_table(name: &str) -> Result<(), BadTable> {
 )]
 pub struct BadKey(String);
 
-/// The JSON path of a top-level key, `$."key"`.
-fn path(key: &str) -> Result<String, BadKey> {
+/// The JSON path of top-level key `key`, as `E` stores it: `$."key"`.
+fn path<E: Engine>(key: &str) -> Result<String, BadKey> {
     if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         return Err(BadKey(key.to_owned()));
     }
-    Ok(format!("$.\"{key}\""))
+    Ok(format!("$.\"{}\"", E::key_in(key)))
 }
 
 /// `text` as an SQL string literal.
@@ -597,7 +625,7 @@ fn index_name(table: &str, key: &str) -> String {
 /// Writes `data` with `changes` applied through an engine's JSON functions that set
 /// (`set(json, path, value, …)`) and remove (`remove(json, path, …)`) paths, `value`
 /// turning a bound text (`?`) into a JSON value.
-fn set_and_remove<'a>(
+fn set_and_remove<'a, E: Engine>(
     sql: &mut Sql<'a>,
     [set, value, remove]: [&str; 3],
     changes: &'a Changes,
@@ -612,14 +640,14 @@ fn set_and_remove<'a>(
     sql.push("data");
     if setting {
         for (key, json) in &changes.set {
-            sql.push(", ?, ").bind(Bind::Text(path(key)?.into()));
-            sql.push(value).bind(Bind::text(json));
+            sql.push(", ?, ").bind(Bind::Text(path::<E>(key)?.into()));
+            sql.push(value).bind(Bind::Text(E::json_in(json)));
         }
         sql.push(")");
     }
     if removing {
         for key in &changes.removed {
-            sql.push(", ?").bind(Bind::Text(path(key)?.into()));
+            sql.push(", ?").bind(Bind::Text(path::<E>(key)?.into()));
         }
         sql.push(")");
     }
@@ -693,9 +721,10 @@ mod tests {
 
     #[test]
     fn json_paths() {
-        assert_eq!(path("user").unwrap(), r#"$."user""#);
-        assert_eq!(path("a.b").unwrap(), r#"$."a.b""#);
-        assert!(path("a\"b").is_err() && path("a\\b").is_err());
+        assert_eq!(path::<Sqlite>("user").unwrap(), r#"$."user""#);
+        assert_eq!(path::<Sqlite>("a.b").unwrap(), r#"$."a.b""#);
+        assert!(path::<Sqlite>("a\"b").is_err() && path::<Sqlite>("a\\b").is_err());
+        assert_eq!(path::<MySql>("\u{E000}").unwrap(), "$.\"\u{E000}E\"");
     }
 
     fn changes() -> Changes {
@@ -720,17 +749,17 @@ mod tests {
         let (changes, mut sql) = (changes(), Sql::default());
         let functions = ["json_set", "json(?)", "json_remove"];
         // A key with `"` cannot be a JSON path.
-        assert!(set_and_remove(&mut sql, functions, &changes).is_err());
+        assert!(set_and_remove::<Sqlite>(&mut sql, functions, &changes).is_err());
         let changes = Changes {
             set: changes.set[..1].to_vec(),
             ..changes
         };
         let mut sql = Sql::default();
-        set_and_remove(&mut sql, functions, &changes).unwrap();
+        set_and_remove::<Sqlite>(&mut sql, functions, &changes).unwrap();
         assert_eq!(sql.text, "json_remove(json_set(data, ?, json(?)), ?)");
         assert_eq!(texts(&sql), [r#"$."a""#, "1", r#"$."b""#]);
         let (mut none, nothing) = (Sql::default(), Changes::default());
-        set_and_remove(&mut none, functions, &nothing).unwrap();
+        set_and_remove::<Sqlite>(&mut none, functions, &nothing).unwrap();
         assert_eq!(none.text, "data");
     }
 

@@ -1,5 +1,7 @@
 //! MySQL's and MariaDB's SQL: the record as JSON, time as `DATETIME(6)`.
 
+use std::borrow::Cow;
+
 use super::{index_name, literal, path, BadKey, Changes, Count, Engine, Sql};
 
 /// Records in MySQL or MariaDB, on sqlx: one row per session in a table (default
@@ -69,7 +71,7 @@ impl Engine for MySql {
 
     fn changed<'a>(sql: &mut Sql<'a>, changes: &'a Changes) -> Result<(), BadKey> {
         let functions = ["JSON_SET", "JSON_EXTRACT(?, '$')", "JSON_REMOVE"];
-        super::set_and_remove(sql, functions, changes)
+        super::set_and_remove::<Self>(sql, functions, changes)
     }
 
     /// A virtual column of the value's first 190 characters, with an index: MariaDB's
@@ -87,11 +89,24 @@ impl Engine for MySql {
         // taken from a JSON column unquoted, so two JSON values never equal there.
         Ok(format!(
             "CONCAT(JSON_EXTRACT(data, {}))",
-            literal(&path(key)?)
+            literal(&path::<Self>(key)?)
         ))
     }
 
     const MATCH: &'static str = "CONCAT(JSON_EXTRACT(?, '$'))";
+
+    // MariaDB's JSON_VALID refuses lone surrogate escapes.
+    fn json_in(json: &str) -> Cow<'_, str> {
+        super::nul::to_db(json)
+    }
+
+    fn key_in(key: &str) -> Cow<'_, str> {
+        super::nul::text_to_db(key)
+    }
+
+    fn json_out(text: String) -> String {
+        super::nul::from_db(text)
+    }
 
     /// The column narrows the rows through its index; the JSON decides.
     fn narrow(t: &str, key: &str) -> Option<String> {

@@ -1,5 +1,7 @@
 //! PostgreSQL's SQL: the record as JSONB, time as `TIMESTAMPTZ`.
 
+use std::borrow::Cow;
+
 use super::{literal, BadKey, Bind, Changes, Count, Engine, Sql};
 
 /// Records in PostgreSQL, on sqlx: one row per session in a table (default
@@ -81,14 +83,27 @@ impl Engine for Postgres {
         // `||` merges the set keys in as one object; `-` drops one key at a time.
         sql.push("(data");
         if !changes.set.is_empty() {
-            sql.push(" || ?::jsonb")
-                .bind(Bind::Text(super::set_object(changes).into()));
+            let object = super::set_object(changes);
+            let object = super::nul::to_db(&object).into_owned();
+            sql.push(" || ?::jsonb").bind(Bind::Text(object.into()));
         }
         sql.push(")");
         for key in &changes.removed {
-            sql.push(" - ?::text").bind(Bind::text(key));
+            sql.push(" - ?::text").bind(Bind::Text(Self::key_in(key)));
         }
         Ok(())
+    }
+
+    fn json_in(json: &str) -> Cow<'_, str> {
+        super::nul::to_db(json)
+    }
+
+    fn key_in(key: &str) -> Cow<'_, str> {
+        super::nul::text_to_db(key)
+    }
+
+    fn json_out(text: String) -> String {
+        super::nul::from_db(text)
     }
 
     fn value_of(key: &str) -> Result<String, BadKey> {

@@ -76,11 +76,14 @@ impl Engine for Sqlite {
     }
 
     fn changed<'a>(sql: &mut Sql<'a>, changes: &'a Changes) -> Result<(), BadKey> {
-        super::set_and_remove(sql, ["json_set", "json(?)", "json_remove"], changes)
+        super::set_and_remove::<Self>(sql, ["json_set", "json(?)", "json_remove"], changes)
     }
 
     fn value_of(key: &str) -> Result<String, BadKey> {
-        Ok(format!("json_extract(data, {})", literal(&path(key)?)))
+        Ok(format!(
+            "json_extract(data, {})",
+            literal(&path::<Self>(key)?)
+        ))
     }
 
     const MATCH: &'static str = "json_extract(?, '$')";
