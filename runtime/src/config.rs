@@ -81,7 +81,8 @@ pub struct Config {
     /// The salt of Flask's session signer. Default: `"cookie-session"`, Flask's own.
     pub flask_salt: String,
     /// The server-side store for [`Keepsake::fairing()`](crate::Keepsake::fairing), as
-    /// a URL: `"memory"`, `redis://..`, `postgres://..`, `mysql://..`/`mariadb://..`,
+    /// a URL: `"memory"` (or `"memory?max_sessions=N"`, its cap; default 100,000),
+    /// `redis://..`, `postgres://..`, `mysql://..`/`mariadb://..`,
     /// `sqlite://path` or `sqlite::memory:`. A scheme whose cargo feature is not
     /// enabled fails launch, naming the feature. Default: none (the signed cookie).
     pub store: Option<String>,

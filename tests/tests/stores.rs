@@ -1274,6 +1274,20 @@ async fn the_store_url_picks_each_store() {
 }
 
 #[rocket::async_test]
+async fn the_memory_store_url_sets_its_cap() {
+    let client = Backend::cookie()
+        .client(&[("store", "memory?max_sessions=3".into())])
+        .await;
+    let mut cookies = Vec::new();
+    for name in ["a", "b", "c", "d", "e"] {
+        cookies.push(get(&client, &format!("/login/{name}"), None).await.value());
+    }
+    // Past the cap, the soonest-expiring sessions (the oldest here) made room.
+    assert!(read_session(&client, &cookies[0]).await.ends_with("new=true"));
+    assert!(read_session(&client, &cookies[4]).await.starts_with(r#"user=Some("e")"#));
+}
+
+#[rocket::async_test]
 async fn a_bad_store_url_fails_launch_naming_the_key() {
     capture_logs();
     for (url, says) in [

@@ -78,7 +78,7 @@ pub(crate) struct Names<'a> {
 pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
     let url = url.trim();
     let scheme = match url.split_once(':') {
-        _ if url == "memory" => "memory".to_owned(),
+        _ if url == "memory" || url.starts_with("memory?") => "memory".to_owned(),
         Some((scheme, _)) => scheme.to_ascii_lowercase(),
         None => return Err(StoreUrlError::UnknownScheme(redact(url))),
     };
@@ -102,7 +102,6 @@ pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>,
         url: redact(url),
         feature,
     };
-    #[allow(unused)] // used by the stores this build has
     let malformed = |source: Box<dyn std::error::Error + Send + Sync>| StoreUrlError::Malformed {
         url: redact(url),
         source,
@@ -123,7 +122,7 @@ pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>,
         };
     }
     match scheme.as_str() {
-        "memory" => Ok(Arc::new(MemoryStore::new())),
+        "memory" => memory(url).map_err(|source| malformed(source.into())),
         "redis" | "rediss" => {
             #[cfg(feature = "redis")]
             return made!(super::RedisStore::new(url), prefix, with_prefix);
@@ -170,6 +169,20 @@ pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>,
     }
 }
 
+/// The store of `memory`, or `memory?max_sessions=N`.
+fn memory(url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = MemoryStore::new();
+    let Some(query) = url.strip_prefix("memory?") else {
+        return Ok(Arc::new(store));
+    };
+    let max = query
+        .strip_prefix("max_sessions=")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .ok_or("expected `memory` or `memory?max_sessions=N`, N a positive integer")?;
+    Ok(Arc::new(store.with_max_sessions(max)))
+}
+
 /// The directory of a `file:` URL: `file:///abs/dir` (or `file://localhost/abs/dir`)
 /// is absolute, `file:rel/dir` relative to the working directory.
 fn file_path(url: &str) -> Option<std::path::PathBuf> {
@@ -205,6 +218,13 @@ mod tests {
     #[test]
     fn schemes_pick_stores_or_say_why_not() {
         assert!(open("memory", Names::default()).is_ok());
+        assert!(open("memory?max_sessions=500", Names::default()).is_ok());
+        for bad in ["memory?max_sessions=0", "memory?max_sessions=x", "memory?cap=5"] {
+            assert!(
+                matches!(open(bad, Names::default()), Err(StoreUrlError::Malformed { .. })),
+                "{bad}"
+            );
+        }
         let prefix = Names {
             prefix: Some("app1:"),
             ..Names::default()
