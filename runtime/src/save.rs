@@ -121,11 +121,11 @@ pub(crate) async fn apply(
 
 /// Answers a failed store write with a 503, logging what may have happened.
 async fn store_failed<'r>(req: &'r Request<'_>, res: &mut Response<'r>, error: &StoreError) {
-    if error.kind() == StoreErrorKind::TimedOut {
+    if error.kind().may_have_applied() {
         log::error!(
             target: "rocket_keepsake",
-            "session may not have been saved (a write that timed out can still be applied \
-             when the store resumes): {}",
+            "session may not have been saved (a write that timed out or lost its connection \
+             can still have been applied): {}",
             report(error)
         );
     } else {

@@ -1274,6 +1274,89 @@ async fn the_store_url_picks_each_store() {
 }
 
 #[rocket::async_test]
+async fn a_row_locked_past_the_time_limit_gives_a_503_that_says_the_write_may_apply() {
+    let backend = Backend::postgres();
+    let Backend::Sql { url, table, .. } = &backend else {
+        unreachable!("a SQL backend")
+    };
+    let store = PostgresStore::new(url)
+        .unwrap()
+        .with_table(table.as_str())
+        .with_timeout(Duration::from_millis(300));
+    let client = backend.client_with(Keepsake::with_store(store), &[]).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    // Another client of the database holds the row, as a slow transaction would.
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    let lock = format!("SELECT 1 FROM {table} FOR UPDATE");
+    sqlx::query(&lock).execute(&mut *holder).await.unwrap();
+    // Released by itself later, so that a store without a limit would answer 200.
+    let release = rocket::tokio::spawn(async move {
+        rocket::tokio::time::sleep(Duration::from_secs(10)).await;
+        holder.rollback().await.unwrap();
+    });
+    take_logs();
+    let reply = get(&client, "/login/bob", Some(&cookie)).await;
+    assert_eq!(reply.status, Status::ServiceUnavailable);
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("may not have been saved") && m.contains("timed out")),
+        "{logs:?}"
+    );
+    release.abort();
+    // The row is free again (the holder's transaction ended with its connection).
+    drop(pool);
+    let read = read_session(&client, &cookie).await;
+    assert!(read.starts_with("user=Some("), "{read}");
+}
+
+#[rocket::async_test]
+async fn a_statement_whose_connection_the_server_ends_may_have_applied() {
+    let backend = Backend::postgres();
+    let Backend::Sql { url, table, .. } = &backend else {
+        unreachable!("a SQL backend")
+    };
+    let store = PostgresStore::new(url)
+        .unwrap()
+        .with_table(table.as_str())
+        .with_timeout(Duration::from_secs(30));
+    let client = backend.client_with(Keepsake::with_store(store), &[]).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    let lock = format!("SELECT 1 FROM {table} FOR UPDATE");
+    sqlx::query(&lock).execute(&mut *holder).await.unwrap();
+    take_logs();
+    // While the store's UPDATE waits for the row, the server ends its connection (as
+    // an administrator, or a shutdown, would): it cannot say whether it committed.
+    let kill = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE query LIKE 'UPDATE {table} %' AND wait_event_type = 'Lock'"
+    );
+    let killer = rocket::tokio::spawn(async move {
+        for _ in 0..200 {
+            rocket::tokio::time::sleep(Duration::from_millis(25)).await;
+            let killed: i64 = sqlx::query_scalar(&kill).fetch_one(&pool).await.unwrap();
+            if killed > 0 {
+                break;
+            }
+        }
+        holder.rollback().await.unwrap();
+    });
+    let reply = get(&client, "/login/bob", Some(&cookie)).await;
+    killer.await.unwrap();
+    assert_eq!(reply.status, Status::ServiceUnavailable);
+    let logs = take_logs();
+    assert!(
+        logs.iter().any(
+            |(_, m)| m.contains("may not have been saved") && m.contains("lost the connection")
+        ),
+        "{logs:?}"
+    );
+}
+
+#[rocket::async_test]
 async fn the_memory_store_url_sets_its_cap() {
     let client = Backend::cookie()
         .client(&[("store", "memory?max_sessions=3".into())])
@@ -1283,8 +1366,12 @@ async fn the_memory_store_url_sets_its_cap() {
         cookies.push(get(&client, &format!("/login/{name}"), None).await.value());
     }
     // Past the cap, the soonest-expiring sessions (the oldest here) made room.
-    assert!(read_session(&client, &cookies[0]).await.ends_with("new=true"));
-    assert!(read_session(&client, &cookies[4]).await.starts_with(r#"user=Some("e")"#));
+    assert!(read_session(&client, &cookies[0])
+        .await
+        .ends_with("new=true"));
+    assert!(read_session(&client, &cookies[4])
+        .await
+        .starts_with(r#"user=Some("e")"#));
 }
 
 #[rocket::async_test]

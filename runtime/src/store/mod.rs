@@ -187,6 +187,9 @@ pub enum StoreErrorKind {
     /// No answer in time. A write may still have been applied when the store
     /// resumes: the response is a 503 that says the session "may not have been saved".
     TimedOut,
+    /// The connection broke after a request was sent, before its answer came: as with
+    /// [`TimedOut`](StoreErrorKind::TimedOut), a write may have been applied.
+    Interrupted,
     /// The record exists but is not a session record (wrong type, not UTF-8): the
     /// fairing deletes it and the client starts a fresh session, as with a bad cookie.
     Unreadable,
@@ -204,10 +207,17 @@ pub enum StoreErrorKind {
 }
 
 impl StoreErrorKind {
+    /// Whether a write that failed this way may still have been applied: it timed
+    /// out, or the connection broke after it was sent.
+    pub fn may_have_applied(self) -> bool {
+        matches!(self, StoreErrorKind::TimedOut | StoreErrorKind::Interrupted)
+    }
+
     fn what(self) -> &'static str {
         match self {
             StoreErrorKind::Unavailable => "failed",
             StoreErrorKind::TimedOut => "timed out",
+            StoreErrorKind::Interrupted => "lost the connection before answering",
             StoreErrorKind::Unreadable => "holds a record that cannot be read",
             StoreErrorKind::Unsupported => "cannot do this",
             StoreErrorKind::BadValue => "was given a value that cannot be written as JSON",

@@ -219,9 +219,16 @@ mod tests {
     fn schemes_pick_stores_or_say_why_not() {
         assert!(open("memory", Names::default()).is_ok());
         assert!(open("memory?max_sessions=500", Names::default()).is_ok());
-        for bad in ["memory?max_sessions=0", "memory?max_sessions=x", "memory?cap=5"] {
+        for bad in [
+            "memory?max_sessions=0",
+            "memory?max_sessions=x",
+            "memory?cap=5",
+        ] {
             assert!(
-                matches!(open(bad, Names::default()), Err(StoreUrlError::Malformed { .. })),
+                matches!(
+                    open(bad, Names::default()),
+                    Err(StoreUrlError::Malformed { .. })
+                ),
                 "{bad}"
             );
         }

@@ -71,7 +71,8 @@ struct CountedConnection<DB: sqlx::Database> {
 impl<DB: Run> Connections for Counted<DB> {
     fn acquire(&self) -> BoxFuture<'_, Result<Box<dyn Connection>, DbError>> {
         Box::pin(async move {
-            let con = self.pool.acquire().await?;
+            let con = self.pool.acquire().await;
+            let con = con.map_err(DbError::before_sending)?;
             let count = self.count;
             Ok(Box::new(CountedConnection { con, count }) as Box<dyn Connection>)
         })

@@ -24,13 +24,16 @@ use self::run::{Connections, DbError};
 pub use self::sqlite::Sqlite;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
-use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError};
+use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
 /// The table a store uses unless told otherwise.
 const DEFAULT_TABLE: &str = "keepsake_sessions";
 
 /// How often expired rows are swept unless told otherwise.
 const DEFAULT_SWEEP: Duration = Duration::from_secs(5 * 60);
+
+/// How long one round trip may take unless told otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Rows deleted per sweep statement, so that no sweep holds locks for long.
 const SWEEP_BATCH: i64 = 1000;
@@ -188,8 +191,16 @@ mod sqlite;
 /// Time is the database's.
 ///
 /// The pool of [`new`](Self::new) holds at most 10 connections and waits at most
-/// 2 seconds for one; a database that is down or that slow gives 503s. Build your
-/// own pool (sizes, timeouts, TLS) and pass it to [`from_pool`](Self::from_pool).
+/// 2 seconds for one. Build your own pool (sizes, timeouts, TLS) and pass it to
+/// [`from_pool`](Self::from_pool). Every round trip (a connection, then a statement)
+/// is bounded by 2 seconds ([`with_timeout`](Self::with_timeout)), so a database that
+/// is down, frozen or holding a row locked gives 503s, of two kinds in the log:
+///
+/// - "session not saved": no connection could be had, or the database answered the
+///   statement with an error. Nothing was applied.
+/// - "may not have been saved": no answer within the limit, or the connection was
+///   ended (by the network, a shutdown, a killed backend) after the statement was
+///   sent. It may have been committed, or may still be when the database resumes.
 ///
 /// An `#[session(index)]` key gets an SQL index over its value, made on first use,
 /// which [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
@@ -197,6 +208,8 @@ pub struct SqlStore<E: Engine> {
     db: Arc<dyn Connections>,
     table: String,
     sweep_every: Duration,
+    /// The time limit of one round trip.
+    timeout: Duration,
     /// The table exists; the statements that do not change with a request.
     ready: OnceCell<Statements>,
     /// The `#[session(index)]` keys given an SQL index.
@@ -220,6 +233,7 @@ impl<E: Engine> SqlStore<E> {
             db,
             table: DEFAULT_TABLE.into(),
             sweep_every: DEFAULT_SWEEP,
+            timeout: DEFAULT_TIMEOUT,
             ready: OnceCell::new(),
             indexed: IndexedKeys::default(),
             engine: PhantomData,
@@ -239,6 +253,16 @@ impl<E: Engine> SqlStore<E> {
         self
     }
 
+    /// Bounds each round trip to the database (taking a connection, then running a
+    /// statement) by `limit`: a database that is frozen, or a row locked for longer,
+    /// gives a 503 within it. A write that ran out of time may still be applied when
+    /// the database resumes; the log says "may not have been saved". Default:
+    /// 2 seconds, as [`RedisStore`](crate::store)'s.
+    pub fn with_timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
     /// Deletes expired rows now, in batches; how many. Skipped (0) while another
     /// process sweeps the same table.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
@@ -255,8 +279,11 @@ impl<E: Engine> SqlStore<E> {
                     .into_iter()
                     .map(numbered::<E>)
                     .collect();
-                let mut con = self.db.acquire().await.map_err(failed::<E>)?;
-                con.transaction(&create).await.map_err(failed::<E>)?;
+                self.bounded(async {
+                    let mut con = self.db.acquire().await?;
+                    con.transaction(&create).await
+                })
+                .await?;
                 let statements = Statements::new::<E>(&self.table);
                 spawn_sweeper::<E>(self.db.clone(), statements.clone(), self.sweep_every);
                 Ok(statements)
@@ -280,8 +307,28 @@ impl<E: Engine> SqlStore<E> {
 
     /// Runs one statement on a pooled connection; the rows it changed.
     async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, StoreError> {
-        let mut con = self.db.acquire().await.map_err(failed::<E>)?;
-        con.execute(sql, binds).await.map_err(failed::<E>)
+        self.bounded(async {
+            let mut con = self.db.acquire().await?;
+            con.execute(sql, binds).await
+        })
+        .await
+    }
+
+    /// Runs one round trip (taking a connection, then its statements) within the
+    /// store's time limit. Past it, the statement may still be applied when the
+    /// database resumes: the error says so.
+    async fn bounded<T>(
+        &self,
+        round_trip: impl std::future::Future<Output = Result<T, DbError>>,
+    ) -> Result<T, StoreError> {
+        match rocket::tokio::time::timeout(self.timeout, round_trip).await {
+            Ok(done) => done.map_err(failed::<E>),
+            Err(_) => Err(StoreError::of_kind(
+                E::NAME,
+                StoreErrorKind::TimedOut,
+                format!("no answer within {:?}", self.timeout),
+            )),
+        }
     }
 }
 
@@ -329,11 +376,13 @@ impl<E: Engine> SqlStore<E> {
     /// The text of the row's record, if the row is there and live.
     async fn load_text(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let statements = self.ready().await?;
-        let mut con = self.db.acquire().await.map_err(failed::<E>)?;
-        let text = con
-            .fetch_text(&statements.load, &[Bind::text(id.as_str())])
-            .await
-            .map_err(failed::<E>)?;
+        let text = self
+            .bounded(async {
+                let mut con = self.db.acquire().await?;
+                con.fetch_text(&statements.load, &[Bind::text(id.as_str())])
+                    .await
+            })
+            .await?;
         Ok(text.map(E::json_out))
     }
 }
@@ -659,10 +708,14 @@ fn set_object(changes: &Changes) -> String {
     crate::json::object(changes.set.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
-/// A database error as a store error: a pool that waited in vain, or a connection
-/// that failed, means the database is unavailable; so does anything else.
+/// A database error as a store error: a connection lost after a statement was sent
+/// may have applied it; anything else (no connection, an error answered) did nothing.
 fn failed<E: Engine>(error: DbError) -> StoreError {
-    StoreError::new(E::NAME, error)
+    let kind = match error.outcome_unknown {
+        true => StoreErrorKind::Interrupted,
+        false => StoreErrorKind::Unavailable,
+    };
+    StoreError::of_kind(E::NAME, kind, error.source)
 }
 
 /// Milliseconds of a TTL, at least one.

@@ -104,7 +104,8 @@ impl<DB: sqlx::Database> Pool<DB> {
 impl<DB: RowsAffected> Connections for Pool<DB> {
     fn acquire(&self) -> BoxFuture<'_, Result<Box<dyn Connection>, DbError>> {
         Box::pin(async move {
-            let con = self.get().acquire().await?;
+            let con = self.get().acquire().await;
+            let con = con.map_err(DbError::before_sending)?;
             Ok(Box::new(con) as Box<dyn Connection>)
         })
     }

@@ -7,8 +7,27 @@ use rocket::futures::future::BoxFuture;
 
 use super::Bind;
 
-/// What the database driver said went wrong.
-pub(crate) type DbError = Box<dyn std::error::Error + Send + Sync>;
+/// What the database driver said went wrong, and whether a statement it was running
+/// may still have been applied.
+#[derive(Debug)]
+pub(crate) struct DbError {
+    /// The statement was sent and its answer lost (the connection broke): it may
+    /// have been applied.
+    pub(crate) outcome_unknown: bool,
+    pub(crate) source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl DbError {
+    /// A failure before anything was sent: taking a connection, or connecting.
+    pub(crate) fn before_sending(
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> DbError {
+        DbError {
+            outcome_unknown: false,
+            source: Box::new(source),
+        }
+    }
+}
 
 /// A pool of connections to one database.
 pub(crate) trait Connections: Send + Sync + 'static {
@@ -49,12 +68,42 @@ pub(crate) trait Connection: Send {
     ) -> BoxFuture<'a, Result<(), DbError>>;
 }
 
+/// Whether SQLSTATE `code` says the server ended the connection or the statement from
+/// outside (class 08, connection exception; 57, operator intervention, as a shutdown;
+/// MySQL's 70100, query interrupted): whatever the statement did may have been
+/// committed before the answer was lost.
+pub(crate) fn connection_ended(code: &str) -> bool {
+    // 57014 is a statement cancelled by a time limit: rolled back.
+    code.starts_with("08") || (code.starts_with("57") && code != "57014") || code == "70100"
+}
+
 /// Declares, in the module that calls it, `trait Run`: statements with [`Bind`]
 /// values run on any database of the `sqlx` in scope there, over sqlx's generic
 /// traits. sqlx 0.7 and 0.8 differ only in how a database names its arguments type,
 /// given as the bound that makes them usable.
 macro_rules! sqlx_run {
     ($($arguments:tt)*) => {
+        /// A statement's failure: the database answered with an error (nothing was
+        /// applied), or the connection broke after it was sent, or the server ended it
+        /// (a shutdown, a killed backend): then it may have been applied.
+        impl From<sqlx::Error> for super::run::DbError {
+            fn from(error: sqlx::Error) -> super::run::DbError {
+                let outcome_unknown = match &error {
+                    sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+                        true
+                    }
+                    sqlx::Error::Database(e) => {
+                        e.code().is_some_and(|code| super::run::connection_ended(&code))
+                    }
+                    _ => false,
+                };
+                super::run::DbError {
+                    outcome_unknown,
+                    source: Box::new(error),
+                }
+            }
+        }
+
         /// Runs statements with [`Bind`](super::Bind) values on one sqlx database:
         /// written once for every engine, over sqlx's generic traits.
         #[doc(hidden)]
@@ -175,3 +224,16 @@ macro_rules! sqlx_run {
 }
 
 pub(super) use sqlx_run;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_connection_ended_by_the_server_may_have_applied_the_statement() {
+        for code in ["08006", "57P01", "57P02", "70100"] {
+            assert!(super::connection_ended(code), "{code}");
+        }
+        for code in ["23505", "42P01", "57014", "22P05"] {
+            assert!(!super::connection_ended(code), "{code}");
+        }
+    }
+}
