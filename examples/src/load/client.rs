@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{COOKIE, HOST, SET_COOKIE};
-use hyper::{Request, StatusCode};
+use hyper::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -26,7 +26,7 @@ pub struct Reply {
 /// One browser: its own connection (reopened when the server closes it) and cookies.
 pub struct Client {
     addr: SocketAddr,
-    sender: Option<SendRequest<Empty<Bytes>>>,
+    sender: Option<SendRequest<Full<Bytes>>>,
     jar: BTreeMap<String, String>,
     /// Whether `Set-Cookie` is ignored, as by a flood's throwaway clients.
     forgetful: bool,
@@ -76,10 +76,26 @@ impl Client {
     /// `GET path`, sending and keeping cookies as a browser does. An error is a
     /// transport failure (connection refused or reset, timeout), never a status.
     pub async fn get(&mut self, path: &str) -> Result<Reply, String> {
-        let start = Instant::now();
-        let reply = tokio::time::timeout(REQUEST_TIMEOUT, self.send(path))
+        self.request(Method::GET, path, None).await
+    }
+
+    /// `POST path` of an HTML form's fields (`a=1&b=2`, already encoded).
+    pub async fn post_form(&mut self, path: &str, form: &str) -> Result<Reply, String> {
+        self.request(Method::POST, path, Some(form.to_owned()))
             .await
-            .map_err(|_| format!("GET {path}: no answer in {REQUEST_TIMEOUT:?}"))?;
+    }
+
+    async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<String>,
+    ) -> Result<Reply, String> {
+        let start = Instant::now();
+        let sent = self.send(method.clone(), path, form);
+        let reply = tokio::time::timeout(REQUEST_TIMEOUT, sent)
+            .await
+            .map_err(|_| format!("{method} {path}: no answer in {REQUEST_TIMEOUT:?}"))?;
         if reply.is_err() {
             self.sender = None;
         }
@@ -91,24 +107,33 @@ impl Client {
         })
     }
 
-    async fn send(&mut self, path: &str) -> Result<(StatusCode, String), String> {
-        let mut request = Request::get(path).header(HOST, "127.0.0.1");
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<String>,
+    ) -> Result<(StatusCode, String), String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, "127.0.0.1");
         if !self.jar.is_empty() {
             request = request.header(COOKIE, self.cookies());
         }
-        let request = request.body(Empty::new()).map_err(|e| e.to_string())?;
+        if form.is_some() {
+            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let body = Full::new(Bytes::from(form.unwrap_or_default()));
+        let request = request.body(body).map_err(|e| e.to_string())?;
         let sender = match &mut self.sender {
             Some(sender) if !sender.is_closed() => sender,
             _ => self.sender.insert(connect(self.addr).await?),
         };
-        sender
-            .ready()
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
+        sender.ready().await.map_err(|e| format!("{path}: {e}"))?;
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
+            .map_err(|e| format!("{path}: {e}"))?;
         let status = response.status();
         if !self.forgetful {
             for value in response.headers().get_all(SET_COOKIE) {
@@ -119,7 +144,7 @@ impl Client {
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("GET {path}: {e}"))?
+            .map_err(|e| format!("{path}: {e}"))?
             .to_bytes();
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
@@ -141,7 +166,7 @@ impl Client {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, String> {
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;

@@ -42,6 +42,8 @@ pub struct Scale {
     pub flood: (usize, usize),
     /// How long the signed-cookie app runs while its memory is sampled, in seconds.
     pub rss_secs: u64,
+    /// Logins (argon2 hashes) the main example app takes while its memory is sampled.
+    pub logins: usize,
 }
 
 impl Scale {
@@ -53,6 +55,7 @@ impl Scale {
         sessions: 100_000,
         flood: (220_000, 30_000),
         rss_secs: 60,
+        logins: 400,
     };
 
     const QUICK: Scale = Scale {
@@ -63,6 +66,7 @@ impl Scale {
         sessions: 20_000,
         flood: (20_000, 3_000),
         rss_secs: 5,
+        logins: 50,
     };
 }
 

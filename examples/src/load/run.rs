@@ -67,6 +67,9 @@ pub async fn all(options: &Options) -> Vec<String> {
             if let Err(e) = cookie_rss(scale).await {
                 failures.push(format!("signed-cookie RSS: {e}"));
             }
+            if let Err(e) = example_logins(scale).await {
+                failures.push(format!("example app logins: {e}"));
+            }
         }
     }
     if options.runs("flood") {
@@ -101,17 +104,39 @@ struct App {
 
 impl App {
     fn start(target: &Target, env: &[(&str, &str)]) -> Result<App, String> {
-        let port = stores::free_port();
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg("serve")
+            .envs(target.env())
+            .envs(env.iter().copied());
+        App::spawn(command)
+    }
+
+    /// The main example app (`--bin app`), built beside this program, on the signed
+    /// cookie.
+    fn example() -> Result<App, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let exe = exe.with_file_name("app");
+        if !exe.exists() {
+            return Err(format!(
+                "{} is missing: build it beside this program \
+                 (`cargo build -p keepsake-examples --bin app --bin load`, same profile)",
+                exe.display()
+            ));
+        }
+        App::spawn(Command::new(exe))
+    }
+
+    /// Runs `command` on a free port and waits until it listens.
+    fn spawn(mut command: Command) -> Result<App, String> {
+        let port = stores::free_port();
+        let child = command
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_LOG_LEVEL", "critical")
             .env("ROCKET_SECRET_KEY", SECRET_KEY)
             .env("ROCKET_CLI_COLORS", "false")
-            .envs(target.env())
-            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("starting the app: {e}"))?;
@@ -666,6 +691,74 @@ async fn cookie_rss(scale: Scale) -> Result<(), String> {
     stats.all_ok("/count")?;
     if last > first + first / 5 {
         return Err(format!("RSS grew from {} to {}", mib(first), mib(last)));
+    }
+    Ok(())
+}
+
+/// The most the example app may hold after its logins: its start, the argon2 working
+/// memory it keeps (2 × 19 MiB), and room for the allocator.
+const LOGINS_RSS_LIMIT_KIB: u64 = 120 * 1024;
+
+/// The main example app through `scale.logins` logins (argon2, 19 MiB each) from four
+/// clients: the hashing memory is reused, so its memory stays bounded.
+async fn example_logins(scale: Scale) -> Result<(), String> {
+    const FORM: &str = "username=loaduser&password=load-password";
+    let app = App::example()?;
+    let start = app.rss_kib();
+    let mut first = Client::new(app.addr);
+    let registered = first.post_form("/register", FORM).await?;
+    if !registered.status.is_redirection() {
+        return Err(format!("POST /register: {}", registered.status));
+    }
+    let began = Instant::now();
+    let mut tasks = JoinSet::new();
+    for c in 0..4 {
+        let share = scale.logins / 4 + usize::from(c < scale.logins % 4);
+        tasks.spawn(async move {
+            let mut client = Client::new(app.addr);
+            let mut stats = Stats::default();
+            for _ in 0..share {
+                stats.add(&client.post_form("/login", FORM).await);
+            }
+            stats
+        });
+    }
+    let mut peak = start;
+    while !tasks.is_empty() {
+        tokio::select! {
+            Some(done) = tasks.join_next() => {
+                let stats = done.map_err(|e| e.to_string())?;
+                if let Some(error) = stats.errors.first() {
+                    return Err(error.clone());
+                }
+                if let Some(bad) = stats.statuses.keys().find(|s| **s != 303) {
+                    return Err(format!("POST /login answered {bad}"));
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => peak = peak.max(app.rss_kib()),
+        }
+    }
+    let end = app.rss_kib();
+    first.post_form("/login", FORM).await?;
+    let dashboard = first.get("/dashboard").await?;
+    println!(
+        "- The example app, {} logins (argon2, 19 MiB each, at most 2 at once) from 4 clients \
+         in {:.1} s: app RSS {} at start, peak {}, {} at the end.",
+        scale.logins,
+        began.elapsed().as_secs_f64(),
+        mib(start),
+        mib(peak),
+        mib(end),
+    );
+    if !dashboard.body.contains("loaduser") {
+        return Err("after logging in, the dashboard does not name the user".into());
+    }
+    if peak.max(end) > LOGINS_RSS_LIMIT_KIB {
+        return Err(format!(
+            "RSS reached {} (limit {})",
+            mib(peak.max(end)),
+            mib(LOGINS_RSS_LIMIT_KIB)
+        ));
     }
     Ok(())
 }
