@@ -27,10 +27,10 @@ pub async fn all(options: &Options) -> Vec<String> {
     if options.runs("throughput") {
         println!("\n## Throughput, exact counters, per-key merge\n");
         println!(
-            "| store | route | req/s | p50 | p99 | not 200 | merge (20 keys × {}) |",
+            "| store | route | req/s | p50 | p99 | worst | not 200 | merge (20 keys × {}) |",
             scale.merge_rounds
         );
-        println!("|---|---|---:|---:|---:|---:|---|");
+        println!("|---|---|---:|---:|---:|---:|---:|---|");
         for &kind in &options.stores {
             if let Err(e) = throughput(kind, scale).await {
                 failures.push(format!("throughput on {kind}: {e}"));
@@ -253,10 +253,11 @@ impl Stats {
 
     fn row(&mut self, store: Kind, route: &str, extra: &str) {
         println!(
-            "| {store} | `{route}` | {:.0} | {:.2} ms | {:.2} ms | {} | {extra} |",
+            "| {store} | `{route}` | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {extra} |",
             self.per_second(),
             self.percentile(0.50).as_secs_f64() * 1e3,
             self.percentile(0.99).as_secs_f64() * 1e3,
+            self.percentile(1.0).as_secs_f64() * 1e3,
             self.not_ok(),
         );
     }

@@ -73,6 +73,12 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
     #[doc(hidden)]
     const EMPTY: &'static str;
 
+    /// The database takes one write at a time (SQLite): the store queues its writes
+    /// itself, in order, instead of letting them retry against a busy database, whose
+    /// backoff left some requests waiting many times longer than the rest.
+    #[doc(hidden)]
+    const ONE_WRITER: bool = false;
+
     /// Takes the sweep's lock named by `?` without waiting, giving 1 when taken, and
     /// releases it; `None` where a sweep needs no lock.
     #[doc(hidden)]
@@ -210,6 +216,8 @@ pub struct SqlStore<E: Engine> {
     sweep_every: Duration,
     /// The time limit of one round trip.
     timeout: Duration,
+    /// The queue of writes, where the database takes one at a time.
+    writer: Option<rocket::tokio::sync::Mutex<()>>,
     /// The table exists; the statements that do not change with a request.
     ready: OnceCell<Statements>,
     /// The `#[session(index)]` keys given an SQL index.
@@ -234,6 +242,7 @@ impl<E: Engine> SqlStore<E> {
             table: DEFAULT_TABLE.into(),
             sweep_every: DEFAULT_SWEEP,
             timeout: DEFAULT_TIMEOUT,
+            writer: E::ONE_WRITER.then(Default::default),
             ready: OnceCell::new(),
             indexed: IndexedKeys::default(),
             engine: PhantomData,
@@ -308,6 +317,10 @@ impl<E: Engine> SqlStore<E> {
     /// Runs one statement on a pooled connection; the rows it changed.
     async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, StoreError> {
         self.bounded(async {
+            let _turn = match &self.writer {
+                Some(queue) => Some(queue.lock().await),
+                None => None,
+            };
             let mut con = self.db.acquire().await?;
             con.execute(sql, binds).await
         })

@@ -53,6 +53,7 @@ impl Engine for Sqlite {
     const NOW: &'static str = now!();
     const EXPIRES: &'static str = concat!(now!(), " + ?");
     const DATA: &'static str = "data";
+    const ONE_WRITER: bool = true;
     const OBJECT: &'static str = "?";
     const EMPTY: &'static str = "data = '{}'";
 
