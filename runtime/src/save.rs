@@ -119,8 +119,13 @@ pub(crate) async fn apply(
     Ok(Some(id))
 }
 
-/// Answers a failed store write with a 503, logging what may have happened.
+/// Answers a failed store write with a 503 (a 500 for what the store can never
+/// hold), logging what may have happened.
 async fn store_failed<'r>(req: &'r Request<'_>, res: &mut Response<'r>, error: &StoreError) {
+    if error.kind() == StoreErrorKind::Refused {
+        log::error!(target: "rocket_keepsake", "session not saved: {}", report(error));
+        return respond_with_catcher(req, res, Status::InternalServerError).await;
+    }
     if error.kind().may_have_applied() {
         log::error!(
             target: "rocket_keepsake",

@@ -43,7 +43,7 @@ impl Backend {
                 "/",
                 routes![
                     gated_push, slot, slots, flash_push, flash_take, logout, odd_set, odd_drop,
-                    odd_get
+                    odd_get, quoted
                 ],
             )
             .manage(Gate::default());
@@ -1352,6 +1352,36 @@ async fn a_statement_whose_connection_the_server_ends_may_have_applied() {
         logs.iter().any(
             |(_, m)| m.contains("may not have been saved") && m.contains("lost the connection")
         ),
+        "{logs:?}"
+    );
+}
+
+/// A key an SQL JSON path cannot name (MySQL's, SQLite's).
+#[derive(Session, Default)]
+struct Quoted {
+    #[session(rename = "a\"b")]
+    value: u32,
+}
+
+#[get("/quoted")]
+fn quoted(mut quoted: Session<'_, Quoted>) -> String {
+    quoted.value += 1;
+    quoted.value.to_string()
+}
+
+#[rocket::async_test]
+async fn a_key_the_store_cannot_hold_is_a_500_that_says_so_not_an_outage() {
+    let backend = Backend::sqlite();
+    let client = backend.client_with(backend.fairing(), &[]).await;
+    let first = get(&client, "/quoted", None).await;
+    assert_eq!(first.status, Status::Ok, "a new row holds any key");
+    take_logs();
+    let second = get(&client, "/quoted", Some(&first.value())).await;
+    assert_eq!(second.status, Status::InternalServerError);
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("session not saved") && m.contains("cannot hold")),
         "{logs:?}"
     );
 }

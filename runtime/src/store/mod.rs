@@ -204,6 +204,11 @@ pub enum StoreErrorKind {
     /// The operating system gave no random bytes for a new session id: nothing was
     /// written.
     NoRandomId,
+    /// The store cannot hold what it was given, however often it is asked (say, a
+    /// session key holding `"`, which an SQL JSON path cannot name): nothing was
+    /// written. A save that fails this way answers `500 Internal Server Error`, as a
+    /// record that cannot be encoded does, not a 503.
+    Refused,
 }
 
 impl StoreErrorKind {
@@ -222,6 +227,7 @@ impl StoreErrorKind {
             StoreErrorKind::Unsupported => "cannot do this",
             StoreErrorKind::BadValue => "was given a value that cannot be written as JSON",
             StoreErrorKind::NoRandomId => "got no random bytes for a new session id",
+            StoreErrorKind::Refused => "cannot hold what it was given",
         }
     }
 }

@@ -308,7 +308,7 @@ impl<E: Engine> SqlStore<E> {
             }
             let result = match E::index(&self.table, key) {
                 Ok(statement) => self.execute(&statement, &[]).await.map(drop),
-                Err(e) => Err(StoreError::new(E::NAME, e)),
+                Err(e) => Err(refused::<E>(e)),
             };
             self.indexed.set(E::NAME, key, result);
         }
@@ -445,7 +445,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         } else {
             let mut sql = Sql::default();
             sql.push("UPDATE ").push(&self.table).push(" SET data = ");
-            E::changed(&mut sql, changes).map_err(|e| StoreError::new(E::NAME, e))?;
+            E::changed(&mut sql, changes).map_err(refused::<E>)?;
             sql.push(", expires_at = ")
                 .push(E::EXPIRES)
                 .bind(Bind::Int(ttl));
@@ -496,7 +496,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
                 .bind(Bind::Text(E::json_in(value)))
                 .push(" AND ");
         }
-        let key = E::value_of(key).map_err(|e| StoreError::new(E::NAME, e))?;
+        let key = E::value_of(key).map_err(refused::<E>)?;
         sql.push(&key)
             .push(" = ")
             .push(E::MATCH)
@@ -729,6 +729,11 @@ fn failed<E: Engine>(error: DbError) -> StoreError {
         false => StoreErrorKind::Unavailable,
     };
     StoreError::of_kind(E::NAME, kind, error.source)
+}
+
+/// A session key the engine's SQL cannot name, as a store error.
+fn refused<E: Engine>(error: BadKey) -> StoreError {
+    StoreError::of_kind(E::NAME, StoreErrorKind::Refused, error)
 }
 
 /// Milliseconds of a TTL, at least one.
