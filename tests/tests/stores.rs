@@ -226,6 +226,23 @@ macro_rules! suite {
             }
 
             #[rocket::async_test]
+            async fn a_large_value_round_trips_where_the_store_holds_it() {
+                let backend = backend();
+                let client = backend.client(&[]).await;
+                // The cookie holds 4 KB (a 500 past it, tested elsewhere); Memcached
+                // 1 MiB per item, the least of the server stores.
+                let n = if backend.is_server_side() {
+                    900 * 1024
+                } else {
+                    2048
+                };
+                let big = get(&client, &format!("/big/{n}"), None).await;
+                assert_eq!(big.status, Status::Ok);
+                let read = read_session(&client, &big.value()).await;
+                assert!(read.starts_with(&format!("user=Some(\"{}\")", "x".repeat(n))));
+            }
+
+            #[rocket::async_test]
             async fn nested_change_and_shared_views() {
                 let client = backend().client(&[]).await;
                 let cookie = get(&client, "/login/ada", None).await.value();
@@ -1382,6 +1399,20 @@ async fn a_key_the_store_cannot_hold_is_a_500_that_says_so_not_an_outage() {
     assert!(
         logs.iter()
             .any(|(_, m)| m.contains("session not saved") && m.contains("cannot hold")),
+        "{logs:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn a_record_past_memcacheds_item_size_is_a_500_that_says_so() {
+    let backend = Backend::memcached();
+    let client = backend.client(&[]).await;
+    take_logs();
+    let big = get(&client, &format!("/big/{}", 2 * 1024 * 1024), None).await;
+    assert_eq!(big.status, Status::InternalServerError);
+    let logs = take_logs();
+    assert!(
+        logs.iter().any(|(_, m)| m.contains("cannot hold")),
         "{logs:?}"
     );
 }

@@ -146,6 +146,15 @@ fn failed(error: MemcacheError) -> StoreError {
         {
             StoreErrorKind::TimedOut
         }
+        // A record past the server's item size (`-I`, 1 MiB by default).
+        MemcacheError::CommandError(memcache::CommandError::ValueTooLarge) => {
+            StoreErrorKind::Refused
+        }
+        MemcacheError::ServerError(memcache::ServerError::Error(said))
+            if said.contains("too large") =>
+        {
+            StoreErrorKind::Refused
+        }
         _ => StoreErrorKind::Unavailable,
     };
     StoreError::of_kind(STORE, kind, error)
