@@ -8,37 +8,55 @@ mod session;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
-/// Makes a struct a typed view over the session record.
+/// Makes a struct a typed view over the session record: `Session<'_, Self>` becomes
+/// a request guard that reads and writes its fields, each one key of the record.
 ///
-/// ```ignore
+/// ```rust
+/// use rocket::get;
+/// use rocket_keepsake::Session;
+///
+/// fn ten() -> u32 {
+///     10
+/// }
+///
 /// #[derive(Session, Default)]
 /// struct Auth {
-///     user: Option<String>,
-///     #[session(rename = "uid")]
+///     // A login: a change re-issues the session id. Indexed, for "log out everywhere".
+///     #[session(rotate, index)]
 ///     user_id: Option<u64>,
-///     #[session(default)]
-///     visits: u32,
+///     #[session(rename = "name")]
+///     user: Option<String>,
+///     #[session(default = "ten")]
+///     credits: u32,
 ///     #[session(skip)]
 ///     scratch: String,
+/// }
+///
+/// #[get("/")]
+/// fn index(mut auth: Session<'_, Auth>) -> String {
+///     auth.credits -= 1; // tracked: saved with the response
+///     format!("{:?} has {} credits", auth.user, auth.credits)
 /// }
 /// ```
 ///
 /// # Attributes
 ///
-/// ```text
-/// #[session(rename = "key")]          the field's key in the record (default: its name)
-/// #[session(default)]                 an absent key gives Default::default() of the field's type
-/// #[session(default = "path::to::fn")] an absent key gives path::to::fn()
-/// #[session(skip)]                    never stored; takes its default on every load
-/// ```
+/// | option | meaning |
+/// |---|---|
+/// | `#[session(rename = "key")]` | the field's key in the record (default: its name) |
+/// | `#[session(default)]` | an absent key gives `Default::default()` of the field's type |
+/// | `#[session(default = "path::to::fn")]` | an absent key gives `path::to::fn()` |
+/// | `#[session(skip)]` | never stored; takes its default on every load |
+/// | `#[session(rotate)]` | a change of the field re-issues the session id in the same response (a login, a role change) |
+/// | `#[session(index)]` | a server-side store indexes the session by the field's value, for `SessionAdmin::revoke_all`; at most one per view |
 ///
 /// A field without a `default` option takes, when its key is absent or does not
 /// decode, its value in the struct's own `Default`, which it then needs.
 ///
 /// # Generated items
 ///
-/// An impl of `rocket_keepsake::SessionView`, which makes `Session<'_, Self>` a
-/// request guard.
+/// An impl of `rocket_keepsake::SessionView` (and `IndexedView` with an `index`
+/// field), which makes `Session<'_, Self>` a request guard.
 ///
 /// # Errors
 ///
@@ -52,16 +70,28 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
     session::derive(&input).into()
 }
 
-/// Makes an enum of unit variants a type of flash categories.
+/// Makes an enum of unit variants a type of flash categories: `Flashes<'_, Self>`
+/// becomes a request guard, and `Flash<R, Self>` a responder. A variant's category
+/// string is its name in lower case, or the one `#[flash(category = "...")]` gives.
 ///
-/// ```ignore
+/// ```rust
+/// use rocket::get;
+/// use rocket_keepsake::{flash, Flashes};
+///
 /// #[flash]
 /// enum Notice {
 ///     Success,
 ///     Warning,
 ///     #[flash(category = "danger")]
 ///     Error,
-///     Info,
+/// }
+///
+/// #[get("/")]
+/// fn index(mut flashes: Flashes<'_, Notice>) -> String {
+///     flashes.push(Notice::Error, "Disk full.");
+///     assert_eq!(Notice::Error.as_str(), "danger");
+///     assert_eq!("warning".parse(), Ok(Notice::Warning));
+///     format!("{:?}", flashes.take(&[Notice::Error]))
 /// }
 /// ```
 ///

@@ -260,6 +260,22 @@ impl<R, C: FlashCategory> Sentinel for Flash<R, C> {
 ///
 /// The same as `flashes.push(category, format!(...))`. (It cannot be called `flash!`:
 /// one module cannot hold the `#[flash]` attribute and a `macro_rules!` of one name.)
+///
+/// ```rust
+/// use rocket::get;
+/// use rocket_keepsake::{flash, flash_msg, Flashes};
+///
+/// #[flash]
+/// enum Notice {
+///     Success,
+/// }
+///
+/// #[get("/saved/<name>")]
+/// fn saved(name: &str, mut flashes: Flashes<'_, Notice>) -> &'static str {
+///     flash_msg!(flashes, Notice::Success, "Saved {name}, {} item(s).", 3);
+///     "saved"
+/// }
+/// ```
 #[macro_export]
 macro_rules! flash_msg {
     ($flashes:expr, $category:expr, $($format:tt)+) => {

@@ -1,46 +1,200 @@
-//! Typed, change-tracked sessions for [Rocket](https://rocket.rs) 0.5.
+//! Typed, change-tracked sessions and typed flash messages for [Rocket](https://rocket.rs) 0.5.
 //!
 //! Flask's `session`, done the Rust way: a `#[derive(Session)]` struct is a typed
-//! view over the session record, a [`Session<'_, T>`](struct@Session) guard reads and writes
-//! it, and every change, nested ones included, is tracked without a manual flag. One
-//! fairing signs (HMAC-SHA256), expires and persists the record in a cookie.
+//! view over the session record, a [`Session<'_, T>`](struct@Session) guard reads and
+//! writes it, and every change, nested ones included, is tracked without a manual flag.
+//! One fairing, [`Keepsake`], signs (HMAC-SHA256), expires and persists the record: in
+//! the cookie by default, or in a server-side store picked by configuration. Flash
+//! messages are typed too: `#[flash]` on an enum, the [`Flashes`] guard and the
+//! [`Flash`] responder.
+//!
+//! # Getting started
+//!
+//! Add the crate (it is not on crates.io yet: by path, from a checkout beside your
+//! app), with Rocket:
+//!
+//! ```toml
+//! [dependencies]
+//! rocket = "0.5"
+//! rocket_keepsake = { path = "../rocket_keepsake/runtime" }
+//! ```
+//!
+//! Sessions are signed with Rocket's own `secret_key` (`openssl rand -base64 32`, in
+//! `Rocket.toml` or `ROCKET_SECRET_KEY`); the debug profile makes up one if it is
+//! missing, the release profile refuses to launch. A login, a page only signed-in
+//! users see, and a logout:
 //!
 //! ```rust
-//! use rocket::{get, launch, routes};
-//! use rocket_keepsake::{Keepsake, Session};
+//! use rocket::form::{Form, FromForm};
+//! use rocket::http::Status;
+//! use rocket::request::{FromRequest, Outcome, Request};
+//! use rocket::response::Redirect;
+//! use rocket::{get, launch, post, routes, uri};
+//! use rocket_keepsake::{flash, Flash, Flashes, Keepsake, Session};
 //!
-//! /// A typed view over keys of the session record. Every field is one key.
+//! /// What the app keeps per visitor: a typed view over keys of the session record.
 //! #[derive(Session, Default)]
 //! struct Auth {
+//!     // A new id is issued whenever it changes: no session fixation at login.
+//!     #[session(rotate)]
 //!     user: Option<String>,
-//!     #[session(rename = "uid")] // key name in the record
-//!     user_id: Option<u64>,
 //!     visits: u32,
-//!     cart: Vec<String>,
 //! }
 //!
-//! #[get("/login/<name>")]
-//! fn login(name: &str, mut auth: Session<'_, Auth>) -> String {
-//!     auth.user = Some(name.to_owned()); // plain field writes are tracked
-//!     auth.cart.push("apple".into()); // nested mutation is tracked too
-//!     auth.cycle_id(); // re-issue after login
-//!     auth.set_permanent(true); // "remember me"
-//!     format!("hello, {name}")
+//! /// The categories of this app's flash messages.
+//! #[flash]
+//! enum Notice {
+//!     Success,
+//!     Danger,
 //! }
 //!
-//! #[get("/")]
-//! fn index(mut auth: Session<'_, Auth>) -> String {
+//! #[derive(FromForm)]
+//! struct Login {
+//!     name: String,
+//!     password: String,
+//! }
+//!
+//! #[post("/login", data = "<form>")]
+//! fn login(form: Form<Login>, mut auth: Session<'_, Auth>) -> Flash<Redirect, Notice> {
+//!     if form.password != "hunter2" {
+//!         // Shown once, on the next page that reads flashes.
+//!         return Flash::new(Redirect::to(uri!(login_page)), Notice::Danger, "Wrong password.");
+//!     }
+//!     auth.user = Some(form.name.clone()); // tracked: saved with the response
+//!     auth.set_permanent(true); // "remember me": a cookie that outlives the browser
+//!     Flash::new(Redirect::to(uri!(dashboard)), Notice::Success, "Welcome back.")
+//! }
+//!
+//! /// A signed-in user: the app's own guard, built on the session guard.
+//! struct User(String);
+//!
+//! #[rocket::async_trait]
+//! impl<'r> FromRequest<'r> for User {
+//!     type Error = ();
+//!
+//!     async fn from_request(req: &'r Request<'_>) -> Outcome<User, ()> {
+//!         match req.guard::<Session<'_, Auth>>().await {
+//!             Outcome::Success(auth) => match &auth.user {
+//!                 Some(name) => Outcome::Success(User(name.clone())),
+//!                 // Not signed in: let the next route (rank 2) answer.
+//!                 None => Outcome::Forward(Status::Unauthorized),
+//!             },
+//!             // The session store is down: a 503, through your catcher.
+//!             _ => Outcome::Error((Status::ServiceUnavailable, ())),
+//!         }
+//!     }
+//! }
+//!
+//! #[get("/dashboard")]
+//! fn dashboard(user: User, mut auth: Session<'_, Auth>, mut notices: Flashes<'_, Notice>) -> String {
 //!     auth.visits += 1;
-//!     format!("{:?}, visit {}", auth.user, auth.visits)
+//!     let shown: Vec<String> = notices.take_all().into_iter().map(|(_, m)| m).collect();
+//!     format!("{shown:?} Hello {}, visit {}", user.0, auth.visits)
+//! }
+//!
+//! /// "Login required": anyone not signed in lands here, and on the login page.
+//! #[get("/dashboard", rank = 2)]
+//! fn dashboard_signed_out() -> Flash<Redirect, Notice> {
+//!     Flash::new(Redirect::to(uri!(login_page)), Notice::Danger, "Please log in.")
+//! }
+//!
+//! #[get("/login")]
+//! fn login_page(mut notices: Flashes<'_, Notice>) -> String {
+//!     format!("{:?} <form method=post>…</form>", notices.take_all())
+//! }
+//!
+//! #[post("/logout")]
+//! fn logout(mut auth: Session<'_, Auth>) -> Redirect {
+//!     auth.clear(); // the cookie is deleted (and the server-side record, with a store)
+//!     Redirect::to(uri!(login_page))
 //! }
 //!
 //! #[launch]
 //! fn rocket() -> _ {
-//!     rocket::build()
-//!         .attach(Keepsake::fairing()) // configured under `[default.keepsake]`
-//!         .mount("/", routes![login, index])
+//!     rocket::build().attach(Keepsake::fairing()).mount(
+//!         "/",
+//!         routes![login, dashboard, dashboard_signed_out, login_page, logout],
+//!     )
 //! }
 //! ```
+//!
+//! A view reads only its own keys; several views can share one record, and keys no
+//! view knows (another app's, Flask's) are kept byte for byte. [`Session`](struct@Session) also has
+//! [`cycle_id`](Session::cycle_id), [`set_lifetime`](Session::set_lifetime) (a
+//! session with its own lifetime) and [`is_new`](Session::is_new).
+//!
+//! # Flash messages in templates
+//!
+//! [`Flashes`] serializes as a list of `{"category": …, "message": …}` (taking them),
+//! so a template gets them in one context value, here with
+//! [rocket_dyn_templates](https://docs.rs/rocket_dyn_templates):
+//!
+//! ```rust,no_run
+//! # use rocket::get;
+//! # use rocket_keepsake::{flash, Flashes};
+//! # #[flash] enum Notice { Success }
+//! use rocket_dyn_templates::{context, Template};
+//!
+//! #[get("/")]
+//! fn index(flashes: Flashes<'_, Notice>) -> Template {
+//!     Template::render("index", context! { flashes })
+//! }
+//! ```
+//!
+//! Tera (`index.html.tera`) and MiniJinja (`index.html.j2`) write it the same way:
+//!
+//! ```text
+//! {% for flash in flashes %}
+//!   <div class="flash {{ flash.category }}">{{ flash.message }}</div>
+//! {% endfor %}
+//! ```
+//!
+//! Handlebars (`index.html.hbs`):
+//!
+//! ```text
+//! {{#each flashes}}
+//!   <div class="flash {{this.category}}">{{this.message}}</div>
+//! {{/each}}
+//! ```
+//!
+//! [`Flashes::take`] takes only some categories (the others stay for a later page),
+//! and [`flash_msg!`] pushes a formatted message.
+//!
+//! # Where sessions live
+//!
+//! By default the whole record is in the cookie, signed (or encrypted, with
+//! `encrypt = true`), so nothing runs beside the app. The `store` key moves it to a
+//! server-side store, with no change to a handler; the cookie then holds only a signed
+//! random id:
+//!
+//! ```toml
+//! [default.keepsake]
+//! store = "redis://127.0.0.1:6379"   # or "memory", "file:sessions", "postgres://..",
+//!                                    # "mysql://..", "sqlite://sessions.db",
+//!                                    # "memcache://..", "redis+cluster://.."
+//! ```
+//!
+//! | store | cargo feature |
+//! |---|---|
+//! | [`MemoryStore`](store::MemoryStore), [`FileStore`](store::FileStore) | none |
+//! | `RedisStore` (and Redis Cluster) | `redis` |
+//! | `PostgresStore`, `MySqlStore`, `SqliteStore` (sqlx 0.8) | `postgres`, `mysql`, `sqlite` |
+//! | `MemcachedStore` | `memcached` |
+//! | the app's own rocket_db_pools database, [`Keepsake::with_db`] | `rocket_db_pools` |
+//!
+//! With a store, a save writes only the keys the request changed, a deleted session is
+//! never brought back by a request that loaded it earlier, an outage is a 503 (through
+//! your catchers), and [`SessionAdmin::revoke_all`] logs a user out everywhere. The
+//! [`store`] module has the details; [`Config`] lists every key (`max_age`,
+//! `idle_timeout`, cookie attributes, `flask_secret_key` to share Flask's own cookie,
+//! `store_table`, `store_prefix`, …).
+//!
+//! # Testing
+//!
+//! With the `testing` feature (in `[dev-dependencies]`), a `rocket::local` client can
+//! seed a session and read back the one it holds, typed: see `testing::ClientExt`
+//! and `testing::RequestExt`. A `ManualClock`, given to
+//! [`Keepsake::with_clock`], moves time forward for expiry tests.
 //!
 //! # Field options
 //!
@@ -108,16 +262,10 @@ pub use guard::Session;
 pub use record::MAX_FLASHES;
 pub use view::{IndexedView, SessionView};
 
-/// Derives [`SessionView`] for a struct with named fields, making it usable as
-/// [`Session<'_, T>`](struct@Session). See the [crate docs](crate) for the options.
-pub use rocket_keepsake_macros::Session;
-
-/// Makes an enum of unit variants a type of flash categories. A variant's category
-/// string is its name in lower case (`Success` is `"success"`), or the one given by
-/// `#[flash(category = "...")]`. The enum gets `as_str()`, `ALL`, `Display` and
-/// `FromStr`, and whichever of `Clone`, `Copy`, `Debug`, `PartialEq`, `Eq` and `Hash`
-/// it does not derive already. See [`Flashes`].
+// Documented where they are defined, in the macros crate (whose doctests run them
+// against this crate): a doc comment here would run into theirs.
 pub use rocket_keepsake_macros::flash;
+pub use rocket_keepsake_macros::Session;
 
 /// Not public API. Referenced by macro-generated code.
 #[doc(hidden)]

@@ -193,7 +193,24 @@ mod sealed {
     impl Sealed for rocket::local::asynchronous::LocalRequest<'_> {}
 }
 
-/// Session helpers for a [`rocket::local::blocking::Client`].
+/// Session helpers for a [`rocket::local::blocking::Client`]; the [module
+/// docs](self) show each in use, and [`asynchronous::ClientExt`] is the same for an
+/// asynchronous client.
+///
+/// ```rust
+/// use rocket::local::blocking::Client;
+/// use rocket_keepsake::testing::ClientExt;
+/// use rocket_keepsake::{Keepsake, Session};
+///
+/// #[derive(Session, Default)]
+/// struct Auth {
+///     user: Option<String>,
+/// }
+///
+/// let client = Client::tracked(rocket::build().attach(Keepsake::fairing())).unwrap();
+/// client.set_session(&Auth { user: Some("ada".into()) });
+/// assert_eq!(client.session::<Auth>().unwrap().user.as_deref(), Some("ada"));
+/// ```
 pub trait ClientExt: sealed::Sealed {
     /// Seeds the session this client's next requests carry with `view`'s fields,
     /// keeping the other keys of the session it holds (Flask's
@@ -214,6 +231,30 @@ pub trait ClientExt: sealed::Sealed {
 }
 
 /// Session helpers for a [`rocket::local::blocking::LocalRequest`].
+///
+/// ```rust
+/// use rocket::local::blocking::Client;
+/// use rocket::{get, routes};
+/// use rocket_keepsake::testing::RequestExt;
+/// use rocket_keepsake::{Keepsake, Session};
+///
+/// #[derive(Session, Default)]
+/// struct Auth {
+///     user: Option<String>,
+/// }
+///
+/// #[get("/")]
+/// fn index(auth: Session<'_, Auth>) -> String {
+///     format!("{:?}", auth.user)
+/// }
+///
+/// let rocket = rocket::build().attach(Keepsake::fairing()).mount("/", routes![index]);
+/// // Any client, tracked or not: the session goes with this one request.
+/// let client = Client::untracked(rocket).unwrap();
+/// let bob = Auth { user: Some("bob".into()) };
+/// let response = client.get("/").with_session(&bob).dispatch();
+/// assert_eq!(response.into_string().unwrap(), r#"Some("bob")"#);
+/// ```
 pub trait RequestExt: sealed::Sealed + Sized {
     /// Sends this request with a new session holding `view`'s fields, whatever
     /// session the client holds: for any client, tracked or not.

@@ -96,6 +96,29 @@ pub fn struct_default<Field, T: DefaultFor<Field>>() -> T {
 /// Changes to the first 64 stored fields are compared with the text the record was
 /// loaded with; a view with more fields works the same, but each field past the 64th
 /// is encoded once more at its first mutable access, to compare with on write-back.
+///
+/// A user meets it as a bound: code that works with any view.
+///
+/// ```rust
+/// use rocket::post;
+/// use rocket_keepsake::{Session, SessionView};
+///
+/// /// Ends the session whichever view the route took it through.
+/// fn end<T: SessionView>(session: &mut Session<'_, T>) {
+///     session.clear();
+/// }
+///
+/// #[derive(Session, Default)]
+/// struct Auth {
+///     user: Option<String>,
+/// }
+///
+/// #[post("/logout")]
+/// fn logout(mut auth: Session<'_, Auth>) -> &'static str {
+///     end(&mut auth);
+///     "bye"
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a session view",
     label = "not a session view",

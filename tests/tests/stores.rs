@@ -991,10 +991,23 @@ async fn a_frozen_redis_gives_503s_that_say_the_write_may_have_been_applied() {
     };
     let gate = client.rocket().state::<Gate>().unwrap();
     take_logs();
+    // Stopped, not only signalled: a busy machine may let it answer once more.
+    let stopped = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|rest| rest.starts_with('T'))
+    };
     // The request loads while Redis answers, and saves after it froze.
     let (saved, ()) = rocket::tokio::join!(get(&client, "/gated_push/x", Some(&cookie)), async {
         gate.loaded.notified().await;
         signal("-STOP");
+        for _ in 0..1000 {
+            if stopped() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         gate.release.notify_one();
     });
     let loaded = get(&client, "/read", Some(&cookie)).await;

@@ -7,6 +7,28 @@
 //! (features `postgres`, `mysql`, `sqlite`) for the database an app already runs,
 //! `MemcachedStore` (feature `memcached`), or
 //! your own. The `store` configuration key picks one by URL with no code change.
+//!
+//! ```rust
+//! use rocket_keepsake::{store::MemoryStore, Keepsake};
+//!
+//! // In code: a store built with its own settings.
+//! let store = MemoryStore::new().with_max_sessions(10_000);
+//! let rocket = rocket::build().attach(Keepsake::with_store(store));
+//!
+//! // Or by configuration (`[default.keepsake] store = "..."` in Rocket.toml, or
+//! // `ROCKET_KEEPSAKE_STORE`), with `Keepsake::fairing()`.
+//! let figment = rocket::Config::figment()
+//!     .merge(("keepsake.store", "memory?max_sessions=10000"));
+//! let rocket = rocket::custom(figment).attach(Keepsake::fairing());
+//! ```
+//!
+//! Every store keeps the same promises, tested on each: a save writes only the keys
+//! a request changed (two requests that change different keys both survive); a session
+//! deleted or moved by one request is never brought back by another that loaded it
+//! earlier; an unknown id gets a fresh session with a new id; a store that is down or
+//! slow answers 503 within its time limit, logged as "not saved" or "may not have
+//! been saved" (see [`StoreErrorKind`]); a record that cannot be read is deleted and
+//! replaced by a fresh session.
 
 mod file;
 #[cfg(feature = "memcached")]

@@ -104,7 +104,7 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
     fn changed<'a>(sql: &mut Sql<'a>, changes: &'a Changes) -> Result<(), BadKey>;
 
     /// JSON text as the `data` column can hold it: the same text, but where the
-    /// engine refuses `\u0000` or lone surrogates (see `nul.rs`).
+    /// engine refuses `\u0000` or lone surrogates (see `escape.rs`).
     #[doc(hidden)]
     fn json_in(json: &str) -> Cow<'_, str> {
         Cow::Borrowed(json)
@@ -178,8 +178,8 @@ macro_rules! engine {
 
 #[cfg(feature = "rocket_db_pools")]
 mod db_pools;
+mod escape;
 mod mysql;
-mod nul;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod pool;
 mod postgres;

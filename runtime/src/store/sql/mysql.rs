@@ -97,15 +97,15 @@ impl Engine for MySql {
 
     // MariaDB's JSON_VALID refuses lone surrogate escapes.
     fn json_in(json: &str) -> Cow<'_, str> {
-        super::nul::to_db(json)
+        super::escape::to_db(json)
     }
 
     fn key_in(key: &str) -> Cow<'_, str> {
-        super::nul::text_to_db(key)
+        super::escape::text_to_db(key)
     }
 
     fn json_out(text: String) -> String {
-        super::nul::from_db(text)
+        super::escape::from_db(text)
     }
 
     /// The column narrows the rows through its index; the JSON decides.

@@ -84,7 +84,7 @@ impl Engine for Postgres {
         sql.push("(data");
         if !changes.set.is_empty() {
             let object = super::set_object(changes);
-            let object = super::nul::to_db(&object).into_owned();
+            let object = super::escape::to_db(&object).into_owned();
             sql.push(" || ?::jsonb").bind(Bind::Text(object.into()));
         }
         sql.push(")");
@@ -95,15 +95,15 @@ impl Engine for Postgres {
     }
 
     fn json_in(json: &str) -> Cow<'_, str> {
-        super::nul::to_db(json)
+        super::escape::to_db(json)
     }
 
     fn key_in(key: &str) -> Cow<'_, str> {
-        super::nul::text_to_db(key)
+        super::escape::text_to_db(key)
     }
 
     fn json_out(text: String) -> String {
-        super::nul::from_db(text)
+        super::escape::from_db(text)
     }
 
     fn value_of(key: &str) -> Result<String, BadKey> {
