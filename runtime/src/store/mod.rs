@@ -29,6 +29,98 @@
 //! slow answers 503 within its time limit, logged as "not saved" or "may not have
 //! been saved" (see [`StoreErrorKind`]); a record that cannot be read is deleted and
 //! replaced by a fresh session.
+//!
+//! # The stores
+//!
+//! The SQL stores (`PostgresStore`, `MySqlStore`, `SqliteStore`; features `postgres`,
+//! `mysql`, `sqlite`, on sqlx 0.8) are one store, `SqlStore<E>`, over each engine's SQL.
+//! They keep one row per session in a table (default
+//! `keepsake_sessions`, `.with_table(name)`) created on first use: `id` the primary key,
+//! `data` the record (JSONB on PostgreSQL, JSON on MySQL/MariaDB, TEXT checked by JSON1
+//! on SQLite), `expires_at` indexed. A save changes only the changed keys in one
+//! statement (`(data || $set) - $removed`, `JSON_SET`/`JSON_REMOVE`,
+//! `json_set`/`json_remove`) and never recreates a row that was deleted, renamed or
+//! expired; expired rows are never loaded and are swept in batches of 1000 off the
+//! request path (every 5 minutes, `.with_sweep_interval(d)`, one process at a time;
+//! `.sweep()` runs one now). `new(url)` is synchronous and connects on first use, with
+//! at most 10 connections and a 2-second wait for one (then a 503); pass your own sqlx
+//! 0.8 pool (sizes, timeouts, TLS) to `from_pool(pool)`. SQLite needs nothing running
+//! and survives restarts.
+//!
+//! `RedisStore` keeps one hash per session under `<prefix><id>`: one `HGETALL` to load,
+//! one script call (`HSET`/`HDEL` of the changed fields plus `PEXPIRE`, conditional on the
+//! record existing) to save. It connects on first use and reconnects after a drop.
+//!
+//! `RedisStore::cluster(&["redis://host:port", ..])` (or `redis+cluster://host:port,..`)
+//! talks to a Redis Cluster through redis-rs' cluster client, which follows slot moves
+//! and reconnects. A session is one hash, so one slot: loads and saves are the same
+//! single-slot scripts. `cycle_id()` crosses slots, so it copies the record under the
+//! new id, then deletes the old one only if it still holds exactly what was copied (else
+//! it undoes the copy and tries again): once it returns, only the new id works. With
+//! `cluster-require-full-coverage no` on the nodes, a master that is down gives 503s for
+//! the sessions in its slots only. A cluster keeps no `#[session(index)]` sets (they
+//! would span slots), so `revoke_all` answers "not supported" there.
+//!
+//! `FileStore::new(dir)` keeps one file per session, `<dir>/<id>.json`, named by the
+//! random id only. A write is a temporary file, `fsync`ed and renamed over the old one; a
+//! save reads, merges and writes under an advisory file lock (one of 64 lock files in
+//! `<dir>/.locks`), so processes sharing the directory merge each other's changes.
+//! Expired files are never read and are swept every 5 minutes off the request path; past
+//! `with_max_files(n)` (default 10,000, like Flask-Session's `SESSION_FILE_THRESHOLD`) a
+//! new session makes room by deleting expired files, then the least recently written,
+//! with a warning. The directory is created readable by its owner only (`0700`). File
+//! calls run on Rocket's blocking pool.
+//!
+//! `MemcachedStore::new("memcache://a:11211,b:11211")` (feature `memcached`, on the
+//! `memcache` crate, whose calls run on Rocket's blocking pool) keeps one item per
+//! session. A save is `gets`, merge, `cas`, retried up to 16 times (after a random pause) when another request
+//! changed the item meanwhile, then a 503 rather than a lost write; a new session is
+//! written only with `add` and an existing one only with `cas`, so nothing is
+//! resurrected; a removed session's item becomes an empty tombstone (by `cas`) that
+//! loads as nothing. Times to live over 30 days are sent as absolute Unix times, as
+//! Memcached requires. Sessions are spread over the servers by key hash; a server that
+//! is down gives 503s for the sessions on it. Memcached cannot list its items, so
+//! `revoke_all` answers "not supported" there.
+//!
+//! To keep sessions anywhere else, implement [`SessionStore`]; its docs carry a
+//! complete example.
+//!
+//! # In the app's own rocket_db_pools database
+//!
+//! Most Rocket apps reach their database through `rocket_db_pools` 0.2, whose pools are
+//! sqlx 0.7: `from_pool` (sqlx 0.8) cannot take them, and an app on rocket_db_pools'
+//! `sqlx_sqlite` cannot even build beside the `sqlite` feature (both versions link
+//! `sqlite3`). Enable only the `rocket_db_pools` feature instead, and hand the fairing
+//! the app's database:
+//!
+//! ```rust
+//! // rocket_db_pools = { version = "0.2", features = ["sqlx_postgres"] }  (or sqlx_mysql, sqlx_sqlite)
+//! // rocket_keepsake = { path = "..", features = ["rocket_db_pools"] }
+//! use rocket_db_pools::{sqlx, Database};
+//! use rocket_keepsake::Keepsake;
+//!
+//! #[derive(Database)]
+//! #[database("app")]
+//! struct Db(sqlx::PgPool);
+//!
+//! let rocket = rocket::build()
+//!     .attach(Db::init()) // first: the fairing takes the pool at launch
+//!     .attach(Keepsake::with_db::<Db>()); // sessions in `keepsake_sessions` of that database
+//! ```
+//!
+//! The engine is whichever rocket_db_pools feature the app builds with, found from the
+//! pool's type; the table, SQL and guarantees are the SQL stores' (per-key merge, no
+//! resurrection, sweep, `revoke_all`, 503 when the database is down, waiting at most the
+//! pool's `connect_timeout` for a connection). Attaching it before `Db::init()` fails
+//! launch, saying so. This path runs on the sqlx 0.7 the app already has, with its
+//! advisories (RUSTSEC-2024-0363); MySQL and SQLite pay one more small query per write
+//! on the same connection to count the rows it changed, which sqlx 0.7 does not report
+//! for a database known only by its name. The repository's `examples/db_pools` runs
+//! two instances of one app over each engine.
+//!
+//! rocket_db_pools' Redis pool (`deadpool_redis` 0.15, redis 0.25) cannot carry
+//! `RedisStore`, which is built on redis 1.x: give `RedisStore::new` the same URL, so
+//! that it keeps its own connection, or set `store = "redis://.."`.
 
 mod file;
 #[cfg(feature = "memcached")]
