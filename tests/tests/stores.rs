@@ -1303,37 +1303,73 @@ async fn the_store_url_picks_each_store() {
     }
 }
 
+/// A PostgreSQL store whose round trips are bounded by `limit`, a client with a
+/// session on it, and another connection of the database holding that session's row
+/// locked, as a slow transaction would.
+struct LockedRow {
+    // Kept for its cleanup: the table goes when the test ends.
+    _backend: Backend,
+    client: Client,
+    cookie: String,
+    table: String,
+    pool: sqlx::PgPool,
+    holder: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl LockedRow {
+    async fn new(limit: Duration) -> LockedRow {
+        let backend = Backend::postgres();
+        let Backend::Sql { url, table, .. } = &backend else {
+            unreachable!("a SQL backend")
+        };
+        let (url, table) = (url.clone(), table.clone());
+        let store = PostgresStore::new(&url)
+            .unwrap()
+            .with_table(table.as_str())
+            .with_timeout(limit);
+        let client = backend.client_with(Keepsake::with_store(store), &[]).await;
+        let cookie = get(&client, "/login/ada", None).await.value();
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let mut holder = pool.begin().await.unwrap();
+        let lock = format!("SELECT 1 FROM {table} FOR UPDATE");
+        sqlx::query(&lock).execute(&mut *holder).await.unwrap();
+        take_logs();
+        LockedRow {
+            _backend: backend,
+            client,
+            cookie,
+            table,
+            pool,
+            holder,
+        }
+    }
+
+    /// Whether some log line says the session may not have been saved, and `why`.
+    fn logged_may_not_have_been_saved(why: &str) -> bool {
+        take_logs()
+            .iter()
+            .any(|(_, m)| m.contains("may not have been saved") && m.contains(why))
+    }
+}
+
 #[rocket::async_test]
 async fn a_row_locked_past_the_time_limit_gives_a_503_that_says_the_write_may_apply() {
-    let backend = Backend::postgres();
-    let Backend::Sql { url, table, .. } = &backend else {
-        unreachable!("a SQL backend")
-    };
-    let store = PostgresStore::new(url)
-        .unwrap()
-        .with_table(table.as_str())
-        .with_timeout(Duration::from_millis(300));
-    let client = backend.client_with(Keepsake::with_store(store), &[]).await;
-    let cookie = get(&client, "/login/ada", None).await.value();
-    // Another client of the database holds the row, as a slow transaction would.
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let mut holder = pool.begin().await.unwrap();
-    let lock = format!("SELECT 1 FROM {table} FOR UPDATE");
-    sqlx::query(&lock).execute(&mut *holder).await.unwrap();
+    let LockedRow {
+        client,
+        cookie,
+        pool,
+        holder,
+        _backend,
+        ..
+    } = LockedRow::new(Duration::from_millis(300)).await;
     // Released by itself later, so that a store without a limit would answer 200.
     let release = rocket::tokio::spawn(async move {
         rocket::tokio::time::sleep(Duration::from_secs(10)).await;
         holder.rollback().await.unwrap();
     });
-    take_logs();
     let reply = get(&client, "/login/bob", Some(&cookie)).await;
     assert_eq!(reply.status, Status::ServiceUnavailable);
-    let logs = take_logs();
-    assert!(
-        logs.iter()
-            .any(|(_, m)| m.contains("may not have been saved") && m.contains("timed out")),
-        "{logs:?}"
-    );
+    assert!(LockedRow::logged_may_not_have_been_saved("timed out"));
     release.abort();
     // The row is free again (the holder's transaction ended with its connection).
     drop(pool);
@@ -1343,21 +1379,14 @@ async fn a_row_locked_past_the_time_limit_gives_a_503_that_says_the_write_may_ap
 
 #[rocket::async_test]
 async fn a_statement_whose_connection_the_server_ends_may_have_applied() {
-    let backend = Backend::postgres();
-    let Backend::Sql { url, table, .. } = &backend else {
-        unreachable!("a SQL backend")
-    };
-    let store = PostgresStore::new(url)
-        .unwrap()
-        .with_table(table.as_str())
-        .with_timeout(Duration::from_secs(30));
-    let client = backend.client_with(Keepsake::with_store(store), &[]).await;
-    let cookie = get(&client, "/login/ada", None).await.value();
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let mut holder = pool.begin().await.unwrap();
-    let lock = format!("SELECT 1 FROM {table} FOR UPDATE");
-    sqlx::query(&lock).execute(&mut *holder).await.unwrap();
-    take_logs();
+    let LockedRow {
+        client,
+        cookie,
+        table,
+        pool,
+        holder,
+        _backend,
+    } = LockedRow::new(Duration::from_secs(30)).await;
     // While the store's UPDATE waits for the row, the server ends its connection (as
     // an administrator, or a shutdown, would): it cannot say whether it committed.
     let kill = format!(
@@ -1377,13 +1406,9 @@ async fn a_statement_whose_connection_the_server_ends_may_have_applied() {
     let reply = get(&client, "/login/bob", Some(&cookie)).await;
     killer.await.unwrap();
     assert_eq!(reply.status, Status::ServiceUnavailable);
-    let logs = take_logs();
-    assert!(
-        logs.iter().any(
-            |(_, m)| m.contains("may not have been saved") && m.contains("lost the connection")
-        ),
-        "{logs:?}"
-    );
+    assert!(LockedRow::logged_may_not_have_been_saved(
+        "lost the connection"
+    ));
 }
 
 /// A key an SQL JSON path cannot name (MySQL's, SQLite's).

@@ -17,6 +17,9 @@ sqlx_run!(
     for<'q> <DB as sqlx::database::HasArguments<'q>>::Arguments: sqlx::IntoArguments<'q, DB>,
 );
 
+/// A database's statement arguments, as sqlx 0.7 names them.
+type Arguments<'q, DB> = <DB as sqlx::database::HasArguments<'q>>::Arguments;
+
 /// The pool of a rocket_db_pools database that [`Keepsake::with_db`] can keep
 /// sessions in: a sqlx 0.7 `Pool` of PostgreSQL, MySQL/MariaDB or SQLite, such as
 /// `rocket_db_pools::sqlx::PgPool`. Sealed.

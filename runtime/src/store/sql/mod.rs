@@ -103,23 +103,36 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
     #[doc(hidden)]
     fn changed<'a>(sql: &mut Sql<'a>, changes: &'a Changes) -> Result<(), BadKey>;
 
-    /// JSON text as the `data` column can hold it: the same text, but where the
-    /// engine refuses `\u0000` or lone surrogates (see `escape.rs`).
+    /// The engine's JSON refuses `\u0000` or lone surrogate escapes: strings holding
+    /// them are written escaped, and read back (see `escape.rs`).
+    #[doc(hidden)]
+    const ESCAPES: bool = false;
+
+    /// JSON text as the `data` column can hold it.
     #[doc(hidden)]
     fn json_in(json: &str) -> Cow<'_, str> {
-        Cow::Borrowed(json)
+        match Self::ESCAPES {
+            true => escape::to_db(json),
+            false => Cow::Borrowed(json),
+        }
     }
 
     /// A session key as [`json_in`](Engine::json_in) writes it inside `data`.
     #[doc(hidden)]
     fn key_in(key: &str) -> Cow<'_, str> {
-        Cow::Borrowed(key)
+        match Self::ESCAPES {
+            true => escape::text_to_db(key),
+            false => Cow::Borrowed(key),
+        }
     }
 
     /// JSON text read from the `data` column, as it was before [`json_in`](Engine::json_in).
     #[doc(hidden)]
     fn json_out(text: String) -> String {
-        text
+        match Self::ESCAPES {
+            true => escape::from_db(text),
+            false => text,
+        }
     }
 
     /// The value of session key `key` in `data`, as an SQL expression.

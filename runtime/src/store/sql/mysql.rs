@@ -1,7 +1,5 @@
 //! MySQL's and MariaDB's SQL: the record as JSON, time as `DATETIME(6)`.
 
-use std::borrow::Cow;
-
 use super::{index_name, literal, path, BadKey, Changes, Count, Engine, Sql};
 
 /// Records in MySQL or MariaDB, on sqlx: one row per session in a table (default
@@ -96,17 +94,7 @@ impl Engine for MySql {
     const MATCH: &'static str = "CONCAT(JSON_EXTRACT(?, '$'))";
 
     // MariaDB's JSON_VALID refuses lone surrogate escapes.
-    fn json_in(json: &str) -> Cow<'_, str> {
-        super::escape::to_db(json)
-    }
-
-    fn key_in(key: &str) -> Cow<'_, str> {
-        super::escape::text_to_db(key)
-    }
-
-    fn json_out(text: String) -> String {
-        super::escape::from_db(text)
-    }
+    const ESCAPES: bool = true;
 
     /// The column narrows the rows through its index; the JSON decides.
     fn narrow(t: &str, key: &str) -> Option<String> {
@@ -126,9 +114,6 @@ impl super::Driver for MySql {
             Some(rest) => format!("mysql://{rest}").parse()?,
             None => url.parse()?,
         };
-        let pool = sqlx::pool::PoolOptions::new()
-            .max_connections(super::pool::MAX_CONNECTIONS)
-            .acquire_timeout(super::pool::ACQUIRE_TIMEOUT);
-        Ok((pool, options))
+        Ok((super::pool::options(), options))
     }
 }

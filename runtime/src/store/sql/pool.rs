@@ -11,19 +11,29 @@ use super::{Bind, Engine, SqlStore};
 
 sqlx_run!(for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,);
 
+/// A database's statement arguments, as sqlx 0.8 names them.
+type Arguments<'q, DB> = <DB as sqlx::Database>::Arguments<'q>;
+
 /// The options a store's own pool connects with.
 pub(crate) type ConnectOptions<DB> =
     <<DB as sqlx::Database>::Connection as sqlx::Connection>::Options;
 
 /// How long a request waits for a pooled connection before its session store is
 /// unavailable (a 503), unless the pool is the app's own.
-pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A store's own pool, as [`Driver::connect`] describes it before connecting.
 pub(crate) type Connect<DB> = (PoolOptions<DB>, ConnectOptions<DB>);
 
 /// Connections per pool unless the pool is the app's own.
-pub(crate) const MAX_CONNECTIONS: u32 = 10;
+const MAX_CONNECTIONS: u32 = 10;
+
+/// A store's own pool: at most [`MAX_CONNECTIONS`], waiting [`ACQUIRE_TIMEOUT`].
+pub(crate) fn options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
 
 /// An [`Engine`] that this build runs on sqlx 0.8, by its cargo feature: the ones a
 /// store can be built for from a URL or a pool.

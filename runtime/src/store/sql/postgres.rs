@@ -1,7 +1,5 @@
 //! PostgreSQL's SQL: the record as JSONB, time as `TIMESTAMPTZ`.
 
-use std::borrow::Cow;
-
 use super::{literal, BadKey, Bind, Changes, Count, Engine, Sql};
 
 /// Records in PostgreSQL, on sqlx: one row per session in a table (default
@@ -84,7 +82,7 @@ impl Engine for Postgres {
         sql.push("(data");
         if !changes.set.is_empty() {
             let object = super::set_object(changes);
-            let object = super::escape::to_db(&object).into_owned();
+            let object = Self::json_in(&object).into_owned();
             sql.push(" || ?::jsonb").bind(Bind::Text(object.into()));
         }
         sql.push(")");
@@ -94,17 +92,8 @@ impl Engine for Postgres {
         Ok(())
     }
 
-    fn json_in(json: &str) -> Cow<'_, str> {
-        super::escape::to_db(json)
-    }
-
-    fn key_in(key: &str) -> Cow<'_, str> {
-        super::escape::text_to_db(key)
-    }
-
-    fn json_out(text: String) -> String {
-        super::escape::from_db(text)
-    }
+    // jsonb refuses `\u0000` and lone surrogate escapes.
+    const ESCAPES: bool = true;
 
     fn value_of(key: &str) -> Result<String, BadKey> {
         // The key as a literal, so that the expression index serves the query.
@@ -119,9 +108,6 @@ impl super::Driver for Postgres {
     type Db = sqlx::Postgres;
 
     fn connect(url: &str) -> Result<super::pool::Connect<sqlx::Postgres>, sqlx::Error> {
-        let pool = sqlx::pool::PoolOptions::new()
-            .max_connections(super::pool::MAX_CONNECTIONS)
-            .acquire_timeout(super::pool::ACQUIRE_TIMEOUT);
-        Ok((pool, url.parse()?))
+        Ok((super::pool::options(), url.parse()?))
     }
 }

@@ -79,8 +79,8 @@ pub(crate) fn connection_ended(code: &str) -> bool {
 
 /// Declares, in the module that calls it, `trait Run`: statements with [`Bind`]
 /// values run on any database of the `sqlx` in scope there, over sqlx's generic
-/// traits. sqlx 0.7 and 0.8 differ only in how a database names its arguments type,
-/// given as the bound that makes them usable.
+/// traits. sqlx 0.7 and 0.8 differ only in how a database names its arguments type:
+/// the module names it `Arguments<'q, DB>`, and gives the bound that makes it usable.
 macro_rules! sqlx_run {
     ($($arguments:tt)*) => {
         /// A statement's failure: the database answered with an error (nothing was
@@ -108,6 +108,12 @@ macro_rules! sqlx_run {
         /// written once for every engine, over sqlx's generic traits.
         #[doc(hidden)]
         pub trait Run: sqlx::Database {
+            /// `sql` with `binds` bound to its placeholders, in order.
+            fn query<'a>(
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> sqlx::query::Query<'a, Self, Arguments<'a, Self>>;
+
             /// Runs `sql`.
             fn run<'a>(
                 con: &'a mut Self::Connection,
@@ -153,19 +159,22 @@ macro_rules! sqlx_run {
             String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
             usize: sqlx::ColumnIndex<DB::Row>,
         {
+            fn query<'a>(
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> sqlx::query::Query<'a, DB, Arguments<'a, DB>> {
+                binds.iter().fold(sqlx::query(sql), |query, bind| match bind {
+                    super::Bind::Text(text) => query.bind(text.as_ref()),
+                    super::Bind::Int(int) => query.bind(*int),
+                })
+            }
+
             fn run<'a>(
                 con: &'a mut DB::Connection,
                 sql: &'a str,
                 binds: &'a [super::Bind<'a>],
             ) -> BoxFuture<'a, Result<DB::QueryResult, sqlx::Error>> {
-                let mut query = sqlx::query(sql);
-                for bind in binds {
-                    query = match bind {
-                        super::Bind::Text(text) => query.bind(text.as_ref()),
-                        super::Bind::Int(int) => query.bind(*int),
-                    };
-                }
-                Box::pin(query.execute(con))
+                Box::pin(Self::query(sql, binds).execute(con))
             }
 
             fn fetch_row<'a>(
@@ -173,14 +182,7 @@ macro_rules! sqlx_run {
                 sql: &'a str,
                 binds: &'a [super::Bind<'a>],
             ) -> BoxFuture<'a, Result<Option<DB::Row>, sqlx::Error>> {
-                let mut query = sqlx::query(sql);
-                for bind in binds {
-                    query = match bind {
-                        super::Bind::Text(text) => query.bind(text.as_ref()),
-                        super::Bind::Int(int) => query.bind(*int),
-                    };
-                }
-                Box::pin(query.fetch_optional(con))
+                Box::pin(Self::query(sql, binds).fetch_optional(con))
             }
 
             fn fetch_text<'a>(

@@ -101,15 +101,15 @@ impl super::Driver for Sqlite {
             .parse::<SqliteConnectOptions>()?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
+        let pool = super::pool::options();
         let pool = if url.contains(":memory:") || url.contains("mode=memory") {
             // Each connection would get its own empty database: keep one, forever.
-            sqlx::pool::PoolOptions::new()
-                .max_connections(1)
+            pool.max_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            sqlx::pool::PoolOptions::new().max_connections(super::pool::MAX_CONNECTIONS)
+            pool
         };
-        Ok((pool.acquire_timeout(super::pool::ACQUIRE_TIMEOUT), options))
+        Ok((pool, options))
     }
 }
