@@ -95,6 +95,15 @@ pub struct Config {
     /// apps on one server keep apart by naming two prefixes. Default: `"keepsake:"`.
     /// Set for a store without key prefixes, it fails launch.
     pub store_prefix: Option<String>,
+    /// With a server-side store: a request that carries a valid session cookie of the
+    /// signed-cookie store (the same `secret_key` or a fallback key; an encrypted one
+    /// too when `encrypt` is on) has that session moved into the store as a new
+    /// session, and the response sets the id cookie. Switching `store` from the cookie
+    /// to a server then logs no one out. Keep it on for `max_age` after the switch: by
+    /// then every such cookie has expired. A copy of an old cookie can be moved in
+    /// until it expires, as it could be used before. Fails launch without a
+    /// server-side store. Default: `false`.
+    pub migrate_cookie_sessions: bool,
 }
 
 /// Shows every setting but the keys.
@@ -131,6 +140,7 @@ impl fmt::Debug for Config {
             )
             .field("store_table", &self.store_table)
             .field("store_prefix", &self.store_prefix)
+            .field("migrate_cookie_sessions", &self.migrate_cookie_sessions)
             .finish()
     }
 }
@@ -158,6 +168,7 @@ impl Default for Config {
             store: None,
             store_table: None,
             store_prefix: None,
+            migrate_cookie_sessions: false,
         }
     }
 }
@@ -277,6 +288,12 @@ pub enum Rule {
          Flask-Session's server-side records are another format; remove the key or the store"
     )]
     FlaskWithStore,
+    /// `migrate_cookie_sessions` without a server-side store.
+    #[error(
+        "`migrate_cookie_sessions` moves signed-cookie sessions into a server-side store, \
+         and none is configured; set `store` (or give the fairing a store), or remove it"
+    )]
+    MigrateWithoutStore,
     /// `flask_secret_key` with `encrypt`.
     #[error(
         "`encrypt = true` cannot be used with `flask_secret_key`: Flask reads only its own \
@@ -324,6 +341,7 @@ const KEYS: &[&str] = &[
     "store",
     "store_table",
     "store_prefix",
+    "migrate_cookie_sessions",
 ];
 
 impl Config {

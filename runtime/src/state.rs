@@ -38,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Seals the cookie: the record itself, or a store's session id.
     pub(crate) format: Format,
+    /// With `migrate_cookie_sessions`: the formats of the signed-cookie store's
+    /// cookies, whose sessions move into the store.
+    pub(crate) migrate: Vec<Format>,
     pub(crate) limits: Limits,
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
@@ -79,9 +82,21 @@ impl Shared {
             None => (Purpose::Record, Backend::Cookie),
             Some(store) => (Purpose::SessionId, Backend::Store(store)),
         };
+        if config.migrate_cookie_sessions && matches!(backend, Backend::Cookie) {
+            return Err(ConfigError::Rule(Rule::MigrateWithoutStore));
+        }
+        let mut migrate = Vec::new();
         let format = match (&config.flask_secret_key, &backend) {
             (None, _) => {
                 let (secret, fallbacks) = keys(figment, &config)?;
+                if config.migrate_cookie_sessions {
+                    let record = Purpose::Record;
+                    migrate.push(Format::Signed(Signed::new(record, &secret, &fallbacks)));
+                    if config.encrypt {
+                        let encrypted = Encrypted::new(record, &secret, &fallbacks);
+                        migrate.push(Format::Encrypted(encrypted));
+                    }
+                }
                 if config.encrypt {
                     Format::Encrypted(Encrypted::new(purpose, &secret, &fallbacks))
                 } else {
@@ -103,6 +118,7 @@ impl Shared {
         Ok(Shared {
             config,
             format,
+            migrate,
             limits,
             backend,
             clock,
@@ -138,7 +154,11 @@ impl Shared {
         };
         let opened = match codec::open(&self.format, &self.limits, value, now) {
             Ok(opened) => opened,
-            Err(why) => return Ok(fresh(now, &why)),
+            Err(why) => {
+                return Ok(self
+                    .migrated(value, now)
+                    .unwrap_or_else(|| fresh(now, &why)))
+            }
         };
         let (created, issued, rotated) =
             (opened.stamp.created, opened.stamp.issued, opened.rotated);
@@ -191,6 +211,26 @@ impl Shared {
             log::warn!(target: "rocket_keepsake", "could not delete the unreadable session: {}", report(&e));
         }
         Ok(Box::new(Record::new(now)))
+    }
+
+    /// The session of a signed-cookie store's cookie, to move into the server-side
+    /// store (`migrate_cookie_sessions`): with no id, it is created there when the
+    /// response goes out, which sets the id cookie in its place.
+    fn migrated(&self, value: &str, now: u64) -> Option<Box<Record>> {
+        let opened = self
+            .migrate
+            .iter()
+            .find_map(|format| codec::open(format, &self.limits, value, now).ok())?;
+        let created = opened.stamp.created;
+        // "Rotated": the cookie must be re-issued, as an id cookie, even if nothing
+        // changes.
+        let record = Record::from_cookie_json(opened.payload, created, true).ok()?;
+        log::debug!(target: "rocket_keepsake", "moving a signed-cookie session into the store");
+        let mut record = Box::new(record);
+        match record.lifetime() {
+            Some(lifetime) if now.saturating_sub(opened.stamp.issued) > lifetime.as_secs() => None,
+            _ => Some(record),
+        }
     }
 
     /// Warns, once per launch, when a `Secure` cookie goes to a browser that will drop

@@ -189,6 +189,13 @@ async fn store_names_where_the_store_has_none_fail_launch() {
 }
 
 #[rocket::async_test]
+async fn migrating_cookie_sessions_without_a_store_fails_launch() {
+    let (kind, logs) = ignite_error(&[("migrate_cookie_sessions", true.into())]).await;
+    assert!(kind);
+    assert!(logs.contains("`migrate_cookie_sessions`"), "{logs}");
+}
+
+#[rocket::async_test]
 async fn store_table_and_store_prefix_name_what_a_configured_store_uses() {
     let backend = Backend::postgres();
     let Backend::Sql { url, table, .. } = &backend else {

@@ -1456,6 +1456,44 @@ async fn a_record_past_memcacheds_item_size_is_a_500_that_says_so() {
 }
 
 #[rocket::async_test]
+async fn migrate_cookie_sessions_moves_signed_cookie_sessions_into_the_store() {
+    for encrypt in [false, true] {
+        let settings = [("encrypt", Value::from(encrypt))];
+        // Sessions made while the app kept them in the cookie.
+        let cookie_app = Backend::cookie().client(&settings).await;
+        let ada = get(&cookie_app, "/login/ada", None).await.value();
+        let bob = get(&cookie_app, "/login/bob", None).await.value();
+        for backend in [Backend::memory(), Backend::redis(), Backend::postgres()] {
+            // The app switched to a store, with migration on.
+            let migrating = [
+                ("encrypt", Value::from(encrypt)),
+                ("migrate_cookie_sessions", Value::from(true)),
+            ];
+            let client = backend.client(&migrating).await;
+            let moved = get(&client, "/read", Some(&ada)).await;
+            assert_eq!(
+                moved.body, r#"user=Some("ada") visits=0 cart=[] new=false"#,
+                "encrypt={encrypt}"
+            );
+            let id = moved.value();
+            assert_ne!(id, ada, "the id cookie replaces the record cookie");
+            assert_eq!(backend.records().await, Some(1));
+            let read = read_session(&client, &id).await;
+            assert!(read.starts_with(r#"user=Some("ada")"#), "{read}");
+            // A tampered cookie is a fresh session, as always.
+            let mut tampered = bob.clone();
+            tampered.replace_range(10..11, if &bob[10..11] == "A" { "B" } else { "A" });
+            let fresh = get(&client, "/read", Some(&tampered)).await;
+            assert!(fresh.body.ends_with("new=true"), "{}", fresh.body);
+            // Without migration, the switch starts everyone afresh.
+            let plain = Backend::memory().client(&settings).await;
+            let fresh = get(&plain, "/read", Some(&bob)).await;
+            assert!(fresh.body.ends_with("new=true"), "{}", fresh.body);
+        }
+    }
+}
+
+#[rocket::async_test]
 async fn the_memory_store_url_sets_its_cap() {
     let client = Backend::cookie()
         .client(&[("store", "memory?max_sessions=3".into())])
