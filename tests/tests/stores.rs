@@ -691,6 +691,183 @@ impl Drop for PrivateServer {
     }
 }
 
+/// A Sentinel deployment of its own, on free loopback ports: a master, a replica and
+/// three sentinels (quorum 2, a master down after 500 ms), all stopped when dropped.
+struct PrivateSentinel {
+    master: u16,
+    replica: u16,
+    sentinels: [u16; 3],
+    children: Vec<Child>,
+    dir: TempDir,
+}
+
+impl PrivateSentinel {
+    const SERVICE: &'static str = "keepsake";
+
+    fn start() -> PrivateSentinel {
+        let port = || {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let mut deployment = PrivateSentinel {
+            master: port(),
+            replica: port(),
+            sentinels: [port(), port(), port()],
+            children: Vec::new(),
+            dir: TempDir::new(),
+        };
+        std::fs::create_dir_all(&deployment.dir.0).unwrap();
+        let (master, replica) = (deployment.master, deployment.replica);
+        let server = |port: u16| {
+            let port = port.to_string();
+            [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        deployment.spawn(server(master));
+        let mut replica_args = server(replica);
+        replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
+        deployment.spawn(replica_args);
+        for sentinel in deployment.sentinels {
+            let config = deployment.dir.0.join(format!("sentinel-{sentinel}.conf"));
+            let service = Self::SERVICE;
+            std::fs::write(
+                &config,
+                format!(
+                    "port {sentinel}\nbind 127.0.0.1\ndir {}\n\
+                     sentinel monitor {service} 127.0.0.1 {master} 2\n\
+                     sentinel down-after-milliseconds {service} 500\n\
+                     sentinel failover-timeout {service} 2000\n",
+                    deployment.dir.0.display()
+                ),
+            )
+            .unwrap();
+            deployment.spawn(vec![config.display().to_string(), "--sentinel".into()]);
+        }
+        // Ready: the replica in sync, and each sentinel knowing the two others (which a
+        // failover's vote needs).
+        deployment.wait_until(|d| d.cli(master, &["INFO", "replication"]).contains("slave0:"));
+        deployment.wait_until(|d| {
+            d.sentinels.iter().all(|&s| {
+                let info = d.cli(s, &["SENTINEL", "MASTER", Self::SERVICE]);
+                info.lines()
+                    .skip_while(|l| *l != "num-other-sentinels")
+                    .nth(1)
+                    == Some("2")
+            })
+        });
+        deployment
+    }
+
+    fn spawn(&mut self, args: Vec<String>) {
+        let child = Command::new("redis-server")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (tests/run installs it)");
+        self.children.push(child);
+    }
+
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed (tests/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_until(&self, ready: impl Fn(&PrivateSentinel) -> bool) {
+        for _ in 0..300 {
+            if ready(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the private Sentinel deployment did not get ready");
+    }
+
+    fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        format!("redis+sentinel://{}/{}", hosts.join(","), Self::SERVICE)
+    }
+
+    /// Kills the master (the first server started), as a crash would.
+    fn kill_master(&mut self) {
+        let master = &mut self.children[0];
+        master.kill().unwrap();
+        master.wait().unwrap();
+    }
+}
+
+impl Drop for PrivateSentinel {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Redis behind Sentinel, its master killed under requests: 503s while there is no
+/// master, never a 500; the replica promoted, service resumes without a restart, and a
+/// session written (and replicated) before the failover is still there.
+#[rocket::async_test]
+async fn a_sentinel_failover_gives_503s_then_the_new_master_serves_the_sessions() {
+    let mut redis = PrivateSentinel::start();
+    let client = client(app(&[("store", Value::from(redis.url()))])).await;
+    let cookie = get(&client, "/login/ada", None).await.value();
+    // Replicated before the master falls: asynchronous replication may lose the last
+    // writes of a master that crashes, which is not what this test is about.
+    redis.wait_until(|r| r.cli(r.replica, &["DBSIZE"]).trim() != "0");
+    redis.kill_master();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut back = None;
+    for _ in 0..600 {
+        let reply = get(&client, "/read", Some(&cookie)).await;
+        *statuses.entry(reply.status.code).or_default() += 1;
+        if reply.status == Status::Ok {
+            back = Some(reply.body);
+            break;
+        }
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        statuses.keys().all(|s| [200, 503].contains(s)),
+        "only 200 and 503: {statuses:?}"
+    );
+    let back = back.unwrap_or_else(|| panic!("no master within 30 s: {statuses:?}"));
+    eprintln!("requests during the failover, by status: {statuses:?}");
+    assert!(back.starts_with(r#"user=Some("ada")"#), "{back}");
+    // The promoted replica is the master the sentinels name, and takes writes.
+    let named = redis.cli(
+        redis.sentinels[0],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "keepsake"],
+    );
+    assert!(named.contains(&redis.replica.to_string()), "{named}");
+    let bob = get(&client, "/login/bob", None).await;
+    assert_eq!(bob.status, Status::Ok);
+    assert!(read_session(&client, &bob.value())
+        .await
+        .starts_with(r#"user=Some("bob")"#));
+}
+
 /// Memcached on two servers, one of which goes down: only the sessions on it get
 /// 503s, the others carry on; once it is back its sessions start afresh (Memcached
 /// keeps nothing), with no 500 at any point.

@@ -47,6 +47,14 @@
 //! 0.8 pool (sizes, timeouts, TLS) to `from_pool(pool)`. SQLite needs nothing running
 //! and survives restarts.
 //!
+//! `RedisStore::sentinel(&sentinels, service)` (or
+//! `redis+sentinel://host:port,host:port/service`) uses the master that the Sentinel
+//! deployment names, and asks again after any failure: a failover gives 503s while
+//! there is no master (tested: a master killed under requests, 503s for about two
+//! seconds, then the promoted replica serves the sessions it had replicated), and
+//! service resumes without a restart. Replication is asynchronous, so writes the old
+//! master acknowledged just before it crashed can be missing on the new one.
+//!
 //! `RedisStore` keeps one hash per session under `<prefix><id>`: one `HGETALL` to load,
 //! one script call (`HSET`/`HDEL` of the changed fields plus `PEXPIRE`, conditional on the
 //! record existing) to save. It connects on first use and reconnects after a drop.

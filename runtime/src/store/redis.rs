@@ -2,11 +2,17 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncCommands, Client, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
-use rocket::tokio::sync::OnceCell;
+use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::{
+    AsyncCommands, AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, Script,
+    Value,
+};
+use rocket::tokio::sync::{Mutex, OnceCell};
 
 use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
@@ -196,18 +202,67 @@ pub struct RedisStore {
     cluster_delete_if_same: Script,
 }
 
-/// One Redis, or a Redis Cluster.
+/// One Redis, a Redis Cluster, or the master of a Redis that Sentinel manages.
 enum Target {
     Single(Client),
     /// Boxed: a cluster client is twice a client's size.
     Cluster(Box<ClusterClient>),
+    Sentinel(Box<Sentinel>),
 }
 
-/// The connection to either, made on first use.
+/// A Redis that Sentinel manages: the sentinels to ask which server is the master,
+/// and the connection to the master they named last, dropped after any failure so
+/// that the next request asks again (a failover moves the master).
+struct Sentinel {
+    client: Mutex<SentinelClient>,
+    master: std::sync::Mutex<Option<MultiplexedConnection>>,
+}
+
+impl Sentinel {
+    /// The connection to the current master: the one made last, or a new one to the
+    /// server the sentinels name now.
+    async fn master(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(master) = self.current() {
+            return Ok(master);
+        }
+        let mut client = self.client.lock().await;
+        // Another request may have connected while this one waited.
+        if let Some(master) = self.current() {
+            return Ok(master);
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT));
+        let master = client.get_async_connection_with_config(&config).await?;
+        *self.lock() = Some(master.clone());
+        Ok(master)
+    }
+
+    fn current(&self) -> Option<MultiplexedConnection> {
+        self.lock().clone()
+    }
+
+    /// Drops the connection to the master: the next request asks the sentinels.
+    fn forget(&self) {
+        self.lock().take();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.master
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How long a connection or a reply may take.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The connection to any of them, made on first use.
 #[derive(Clone)]
 enum Connection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Master(MultiplexedConnection),
 }
 
 impl ConnectionLike for Connection {
@@ -215,6 +270,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.req_packed_command(cmd),
             Connection::Cluster(c) => c.req_packed_command(cmd),
+            Connection::Master(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -227,6 +283,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
             Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Master(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -234,6 +291,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.get_db(),
             Connection::Cluster(c) => c.get_db(),
+            Connection::Master(c) => c.get_db(),
         }
     }
 }
@@ -283,11 +341,58 @@ impl RedisStore {
     /// ```
     pub fn cluster(nodes: &[&str]) -> Result<RedisStore, RedisError> {
         let client = ClusterClient::builder(nodes.iter().copied())
-            .connection_timeout(Duration::from_secs(2))
-            .response_timeout(Duration::from_secs(2))
+            .connection_timeout(TIMEOUT)
+            .response_timeout(TIMEOUT)
             .retries(2)
             .build()?;
         Ok(RedisStore::with_target(Target::Cluster(Box::new(client))))
+    }
+
+    /// A store for the Redis that the Sentinel deployment at `sentinels`
+    /// (`redis://host:port` each) manages as `service`: each request uses the master
+    /// the sentinels name, and after a failure the next request asks them again, so a
+    /// failover needs no restart. While there is no master (between the old one's fall
+    /// and the new one's promotion), requests that need their session get 503s.
+    /// Replication to the replicas is asynchronous: a write acknowledged by the old
+    /// master just before it fell can be missing on the new one, as Redis documents.
+    /// Only parses the URLs: connections are made on first use.
+    ///
+    /// ```rust
+    /// use rocket_keepsake::{store::RedisStore, Keepsake};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sentinels = ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"];
+    /// let store = RedisStore::sentinel(&sentinels, "sessions")?;
+    /// let rocket = rocket::build().attach(Keepsake::with_store(store));
+    /// # Ok(()) }
+    /// ```
+    pub fn sentinel(sentinels: &[&str], service: &str) -> Result<RedisStore, RedisError> {
+        let client = SentinelClient::build(
+            sentinels.to_vec(),
+            service.to_owned(),
+            None,
+            SentinelServerType::Master,
+        )?;
+        Ok(RedisStore::with_target(Target::Sentinel(Box::new(
+            Sentinel {
+                client: Mutex::new(client),
+                master: std::sync::Mutex::new(None),
+            },
+        ))))
+    }
+
+    /// A store for a `redis+sentinel://host:port,host:port/service` URL.
+    pub(crate) fn sentinel_url(url: &str) -> Result<RedisStore, RedisError> {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let Some((hosts, service)) = rest.split_once('/').filter(|(_, s)| !s.is_empty()) else {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "expected redis+sentinel://host:port[,host:port...]/<service name>",
+            )));
+        };
+        let sentinels: Vec<String> = hosts.split(',').map(|h| format!("redis://{h}")).collect();
+        let sentinels: Vec<&str> = sentinels.iter().map(String::as_str).collect();
+        RedisStore::sentinel(&sentinels, service)
     }
 
     /// A store for the cluster in a `redis+cluster://host:port,host:port` URL.
@@ -337,30 +442,33 @@ impl RedisStore {
         format!("{}{}", self.prefix, id.as_str())
     }
 
-    /// The shared connection, made on first use; a failed attempt is retried by the
-    /// next request.
+    /// The connection: the shared one, made on first use (a failed attempt is retried
+    /// by the next request), or, with Sentinel, the one to the current master.
     async fn connection(&self) -> Result<Connection, StoreError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                match &self.target {
-                    Target::Single(client) => {
-                        let config = ConnectionManagerConfig::new()
-                            .set_connection_timeout(Some(Duration::from_secs(2)))
-                            .set_response_timeout(Some(Duration::from_secs(2)))
-                            .set_number_of_retries(2);
-                        ConnectionManager::new_with_config(client.clone(), config)
-                            .await
-                            .map(Connection::Single)
-                    }
-                    Target::Cluster(client) => {
-                        client.get_async_connection().await.map(Connection::Cluster)
-                    }
-                }
-            })
-            .await
-            .map_err(failed)?;
-        Ok(connection.clone())
+        let connection = match &self.target {
+            Target::Single(client) => self
+                .connection
+                .get_or_try_init(|| async {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(TIMEOUT))
+                        .set_response_timeout(Some(TIMEOUT))
+                        .set_number_of_retries(2);
+                    ConnectionManager::new_with_config(client.clone(), config)
+                        .await
+                        .map(Connection::Single)
+                })
+                .await
+                .cloned(),
+            Target::Cluster(client) => self
+                .connection
+                .get_or_try_init(|| async {
+                    client.get_async_connection().await.map(Connection::Cluster)
+                })
+                .await
+                .cloned(),
+            Target::Sentinel(sentinel) => sentinel.master().await.map(Connection::Master),
+        };
+        connection.map_err(|e| self.failed(e))
     }
 
     async fn cluster_save(
@@ -383,7 +491,7 @@ impl RedisStore {
         let applied: i64 = invocation
             .invoke_async(&mut self.connection().await?)
             .await
-            .map_err(failed)?;
+            .map_err(|e| self.failed(e))?;
         Ok(saved(applied))
     }
 
@@ -396,8 +504,10 @@ impl RedisStore {
         let (from, to) = (self.key(from), self.key(to));
         let mut connection = self.connection().await?;
         for _ in 0..CLUSTER_RENAME_TRIES {
-            let fields: Vec<(Vec<u8>, Vec<u8>)> =
-                connection.hgetall(&from).await.map_err(failed)?;
+            let fields: Vec<(Vec<u8>, Vec<u8>)> = connection
+                .hgetall(&from)
+                .await
+                .map_err(|e| self.failed(e))?;
             if fields.is_empty() {
                 return Ok(Saved::Gone);
             }
@@ -406,7 +516,10 @@ impl RedisStore {
             for (field, value) in &fields {
                 copy.arg(field).arg(value);
             }
-            let copied: i64 = copy.invoke_async(&mut connection).await.map_err(failed)?;
+            let copied: i64 = copy
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| self.failed(e))?;
             if copied != 1 {
                 return Err(StoreError::new("redis", "the new session id is taken"));
             }
@@ -414,17 +527,31 @@ impl RedisStore {
             for (field, value) in &fields {
                 delete.arg(field).arg(value);
             }
-            let moved: i64 = delete.invoke_async(&mut connection).await.map_err(failed)?;
+            let moved: i64 = delete
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| self.failed(e))?;
             if moved == 1 {
                 return Ok(Saved::Done);
             }
             // The old record changed (or went) meanwhile: undo the copy, look again.
-            let _: i64 = connection.del(&to).await.map_err(failed)?;
+            let _: i64 = connection.del(&to).await.map_err(|e| self.failed(e))?;
         }
         Err(StoreError::new(
             "redis",
             format!("the session changed under {CLUSTER_RENAME_TRIES} attempts to move it"),
         ))
+    }
+}
+
+impl RedisStore {
+    /// [`failed`], after which a Sentinel-managed store asks the sentinels for the
+    /// master again: the failure may be a failover.
+    fn failed(&self, error: RedisError) -> StoreError {
+        if let Target::Sentinel(sentinel) = &self.target {
+            sentinel.forget();
+        }
+        failed(error)
     }
 }
 
@@ -468,7 +595,7 @@ impl SessionStore for RedisStore {
             .await?
             .hgetall(self.key(id))
             .await
-            .map_err(failed)?;
+            .map_err(|e| self.failed(e))?;
         let mut fields = Fields::with_capacity(raw.len());
         for (field, value) in raw {
             let field = String::from_utf8_lossy(&field).into_owned();
@@ -514,14 +641,17 @@ impl SessionStore for RedisStore {
         let applied: i64 = invocation
             .invoke_async(&mut self.connection().await?)
             .await
-            .map_err(failed)?;
+            .map_err(|e| self.failed(e))?;
         Ok(saved(applied))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         if self.is_cluster() {
             let mut connection = self.connection().await?;
-            let _: i64 = connection.del(self.key(id)).await.map_err(failed)?;
+            let _: i64 = connection
+                .del(self.key(id))
+                .await
+                .map_err(|e| self.failed(e))?;
             return Ok(());
         }
         let mut invocation = self.delete.key(self.key(id));
@@ -529,7 +659,7 @@ impl SessionStore for RedisStore {
         let _: i64 = invocation
             .invoke_async(&mut self.connection().await?)
             .await
-            .map_err(failed)?;
+            .map_err(|e| self.failed(e))?;
         Ok(())
     }
 
@@ -552,7 +682,7 @@ impl SessionStore for RedisStore {
         let applied: i64 = invocation
             .invoke_async(&mut self.connection().await?)
             .await
-            .map_err(failed)?;
+            .map_err(|e| self.failed(e))?;
         Ok(saved(applied))
     }
 
@@ -569,7 +699,7 @@ impl SessionStore for RedisStore {
         let ended: usize = invocation
             .invoke_async(&mut self.connection().await?)
             .await
-            .map_err(failed)?;
+            .map_err(|e| self.failed(e))?;
         Ok(ended)
     }
 }

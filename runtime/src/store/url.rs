@@ -21,7 +21,8 @@ pub enum StoreUrlError {
     },
     /// No store has this scheme.
     #[error(
-        "`{0}` names no store; use `memory`, `file:`, `redis://`, `rediss://`, `redis+cluster://`, `postgres://`, \
+        "`{0}` names no store; use `memory`, `file:`, `redis://`, `rediss://`, `redis+cluster://`, \
+         `redis+sentinel://`, `postgres://`, \
          `postgresql://`, `mysql://`, `mariadb://`, `sqlite://` or `memcache://`"
     )]
     UnknownScheme(String),
@@ -84,7 +85,7 @@ pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>,
     };
     let (takes_table, takes_prefix) = match scheme.as_str() {
         "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite" => (true, false),
-        "redis" | "rediss" | "redis+cluster" | "memcache" => (false, true),
+        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" | "memcache" => (false, true),
         _ => (false, false),
     };
     let unused = [
@@ -132,6 +133,12 @@ pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>,
         "redis+cluster" => {
             #[cfg(feature = "redis")]
             return made!(super::RedisStore::cluster_url(url), prefix, with_prefix);
+            #[cfg(not(feature = "redis"))]
+            Err(missing("redis"))
+        }
+        "redis+sentinel" => {
+            #[cfg(feature = "redis")]
+            return made!(super::RedisStore::sentinel_url(url), prefix, with_prefix);
             #[cfg(not(feature = "redis"))]
             Err(missing("redis"))
         }
