@@ -289,6 +289,17 @@ mod tests {
         )
         .is_ok());
         #[cfg(feature = "redis")]
+        assert!(open(
+            "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/svc",
+            Names::default()
+        )
+        .is_ok());
+        #[cfg(feature = "redis")]
+        assert!(matches!(
+            open("redis+sentinel://127.0.0.1:26379", Names::default()),
+            Err(StoreUrlError::Malformed { .. })
+        ));
+        #[cfg(feature = "redis")]
         assert!(matches!(
             open("redis://host:notaport", Names::default()),
             Err(StoreUrlError::Malformed { .. })
