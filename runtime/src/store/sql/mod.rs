@@ -230,7 +230,7 @@ pub struct SqlStore<E: Engine> {
     /// The time limit of one round trip.
     timeout: Duration,
     /// The queue of writes, where the database takes one at a time.
-    writer: Option<rocket::tokio::sync::Mutex<()>>,
+    writes: Writes,
     /// The table exists; the statements that do not change with a request.
     ready: OnceCell<Statements>,
     /// The `#[session(index)]` keys given an SQL index.
@@ -255,7 +255,7 @@ impl<E: Engine> SqlStore<E> {
             table: DEFAULT_TABLE.into(),
             sweep_every: DEFAULT_SWEEP,
             timeout: DEFAULT_TIMEOUT,
-            writer: E::ONE_WRITER.then(Default::default),
+            writes: Writes(E::ONE_WRITER.then(Default::default)),
             ready: OnceCell::new(),
             indexed: IndexedKeys::default(),
             engine: PhantomData,
@@ -289,7 +289,7 @@ impl<E: Engine> SqlStore<E> {
     /// process sweeps the same table.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
         let statements = self.ready().await?;
-        sweep::<E>(&*self.db, statements).await
+        sweep::<E>(&*self.db, statements, &self.writes).await
     }
 
     /// Creates the table if missing (once per process) and starts the sweep.
@@ -307,7 +307,8 @@ impl<E: Engine> SqlStore<E> {
                 })
                 .await?;
                 let statements = Statements::new::<E>(&self.table);
-                spawn_sweeper::<E>(self.db.clone(), statements.clone(), self.sweep_every);
+                let (db, writes) = (self.db.clone(), self.writes.clone());
+                spawn_sweeper::<E>(db, statements.clone(), writes, self.sweep_every);
                 Ok(statements)
             })
             .await
@@ -330,10 +331,7 @@ impl<E: Engine> SqlStore<E> {
     /// Runs one statement on a pooled connection; the rows it changed.
     async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, StoreError> {
         self.bounded(async {
-            let _turn = match &self.writer {
-                Some(queue) => Some(queue.lock().await),
-                None => None,
-            };
+            let _turn = self.writes.turn().await;
             let mut con = self.db.acquire().await?;
             con.execute(sql, binds).await
         })
@@ -520,22 +518,55 @@ impl<E: Engine> SessionStore for SqlStore<E> {
     }
 }
 
-/// Deletes expired rows in batches, under the engine's sweep lock if it has one.
+/// The queue of writes where the database takes one at a time (SQLite), shared by a
+/// store and its sweeper.
+#[derive(Debug, Clone, Default)]
+struct Writes(Option<Arc<rocket::tokio::sync::Mutex<()>>>);
+
+impl Writes {
+    /// Waits for this write's turn, where writes take turns; it lasts as long as what
+    /// this returns.
+    async fn turn(&self) -> Option<rocket::tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(queue) => Some(queue.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// Deletes expired rows in batches, under the engine's sweep lock if it has one, each
+/// batch taking its turn among the writes where they take turns.
 async fn sweep<E: Engine>(
     db: &dyn Connections,
     statements: &Statements,
+    writes: &Writes,
 ) -> Result<u64, StoreError> {
+    let (name, lock) = &statements.lock;
+    let Some((take, release)) = lock else {
+        // No lock: each batch takes its turn, then a connection, as a request's write.
+        let mut removed = 0;
+        loop {
+            let turn = writes.turn().await;
+            let mut con = db.acquire().await.map_err(failed::<E>)?;
+            let done = con
+                .execute(&statements.sweep, &[Bind::Int(SWEEP_BATCH)])
+                .await
+                .map_err(failed::<E>)?;
+            drop((con, turn));
+            removed += done;
+            if done < SWEEP_BATCH as u64 {
+                return Ok(removed);
+            }
+        }
+    };
     // A lock lives on one connection: take it, sweep and release on that one.
     let mut con = db.acquire().await.map_err(failed::<E>)?;
-    let (name, lock) = &statements.lock;
-    if let Some((take, _)) = lock {
-        let taken = con
-            .fetch_int(take, &[Bind::text(name)])
-            .await
-            .map_err(failed::<E>)?;
-        if taken != Some(1) {
-            return Ok(0);
-        }
+    let taken = con
+        .fetch_int(take, &[Bind::text(name)])
+        .await
+        .map_err(failed::<E>)?;
+    if taken != Some(1) {
+        return Ok(0);
     }
     let mut removed = 0;
     let result = loop {
@@ -552,15 +583,18 @@ async fn sweep<E: Engine>(
             Err(e) => break Err(failed::<E>(e)),
         }
     };
-    if let Some((_, release)) = lock {
-        let _ = con.fetch_int(release, &[Bind::text(name)]).await;
-    }
+    let _ = con.fetch_int(release, &[Bind::text(name)]).await;
     result
 }
 
 /// Runs the sweep every `every` off the request path, for as long as the pool is open
 /// (and the runtime runs). A sweep that fails is logged, and tried again next time.
-fn spawn_sweeper<E: Engine>(db: Arc<dyn Connections>, statements: Statements, every: Duration) {
+fn spawn_sweeper<E: Engine>(
+    db: Arc<dyn Connections>,
+    statements: Statements,
+    writes: Writes,
+    every: Duration,
+) {
     if every.is_zero() {
         return;
     }
@@ -569,7 +603,7 @@ fn spawn_sweeper<E: Engine>(db: Arc<dyn Connections>, statements: Statements, ev
         tick.tick().await;
         while !db.is_closed() {
             tick.tick().await;
-            if let Err(e) = sweep::<E>(&*db, &statements).await {
+            if let Err(e) = sweep::<E>(&*db, &statements, &writes).await {
                 log::warn!(
                     target: "rocket_keepsake",
                     "sweeping expired sessions failed: {}",
