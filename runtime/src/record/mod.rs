@@ -1,12 +1,13 @@
 //! The session record: one client's map from key to JSON value, with per-key tracking.
 
 mod entries;
+mod scan;
 mod tagged;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use self::entries::Entries;
-pub(crate) use self::entries::KeyPlaces;
+pub(crate) use self::scan::KeyPlaces;
 use crate::error::SaveError;
 use crate::store::{Changes, Loaded, SessionId};
 
@@ -33,7 +34,7 @@ pub(crate) enum BadPayload {
     #[error("payload is not UTF-8")]
     Utf8(#[from] std::string::FromUtf8Error),
     #[error(transparent)]
-    NotAnObject(#[from] entries::SplitError),
+    NotAnObject(#[from] scan::SplitError),
     #[error("payload is not Flask's TaggedJSON object")]
     NotTaggedJson(#[from] serde_json::Error),
 }
