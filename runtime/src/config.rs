@@ -202,6 +202,10 @@ pub enum ConfigError {
     /// The `store` URL names no store this build can make.
     #[error("invalid `keepsake.store`")]
     Store(#[source] crate::store::StoreUrlError),
+    /// `store_table` (or [`Keepsake::with_table`](crate::Keepsake::with_table)) is not
+    /// a plain SQL identifier.
+    #[error("invalid `keepsake.store_table`")]
+    StoreTable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// `store` is set, and the fairing was also given a store in code.
     #[error(
         "`keepsake.store` is set, and the fairing was given a store in code \

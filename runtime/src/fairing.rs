@@ -196,6 +196,16 @@ impl Keepsake {
             figment = figment.merge(("keepsake.store_table", table));
         }
         let config = Config::from_figment(&figment)?;
+        // Checked here, so that a bad name fails launch rather than the first request.
+        #[cfg(any(
+            feature = "postgres",
+            feature = "mysql",
+            feature = "sqlite",
+            feature = "rocket_db_pools"
+        ))]
+        if let Some(table) = &config.store_table {
+            crate::store::check_table(table).map_err(|e| ConfigError::StoreTable(e.into()))?;
+        }
         let unused = |name: &'static str, set: &Option<String>| match set {
             Some(_) => Err(ConfigError::NameUnused(name)),
             None => Ok(()),

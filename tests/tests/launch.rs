@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::backend::{redis_connection, sql_scalar, Backend, Engine};
+use common::backend::{postgres_url, redis_connection, sql_scalar, Backend, Engine};
 use common::*;
 use rocket::error::ErrorKind;
 use rocket::figment::{value::Value, Figment};
@@ -186,6 +186,21 @@ async fn store_names_where_the_store_has_none_fail_launch() {
         .await
         .expect_err("a table for the memory store");
     assert!(matches!(error.kind(), ErrorKind::FailedFairings(_)));
+}
+
+#[rocket::async_test]
+async fn a_store_table_that_is_not_a_plain_name_fails_launch() {
+    let url = Value::from(postgres_url());
+    let (kind, logs) = ignite_error(&[
+        ("store", url),
+        ("store_table", "sessions; DROP TABLE users".into()),
+    ])
+    .await;
+    assert!(kind);
+    assert!(
+        logs.contains("store_table") && logs.contains("not a plain identifier"),
+        "{logs}"
+    );
 }
 
 #[rocket::async_test]

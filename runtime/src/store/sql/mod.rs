@@ -685,10 +685,10 @@ fn numbered<E: Engine>(sql: impl Into<String>) -> String {
     "table name `{0}` is not a plain identifier; use letters, digits and `_` (at most 48), \
      starting with a letter or `_`"
 )]
-struct BadTable(String);
+pub(crate) struct BadTable(String);
 
 /// Checks a table name before it is written into statements.
-fn check_table(name: &str) -> Result<(), BadTable> {
+pub(crate) fn check_table(name: &str) -> Result<(), BadTable> {
     let mut chars = name.chars();
     let plain = chars
         .next()
