@@ -607,6 +607,23 @@ async fn redis_ttl_is_set_and_refreshed() {
 
 /// A private server (`redis-server`, `memcached`) on a free port, so that a test can
 /// stop and restart it; stopped when dropped.
+/// The arguments of a private `redis-server` on `port`: loopback only, nothing on disk.
+fn redis_args(port: u16) -> Vec<String> {
+    let port = port.to_string();
+    [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 struct PrivateServer {
     program: &'static str,
     args: fn(u16) -> Vec<String>,
@@ -616,21 +633,7 @@ struct PrivateServer {
 
 impl PrivateServer {
     fn redis() -> PrivateServer {
-        PrivateServer::start_with("redis-server", |port| {
-            let port = port.to_string();
-            [
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
-            .map(String::from)
-            .to_vec()
-        })
+        PrivateServer::start_with("redis-server", redis_args)
     }
 
     fn memcached() -> PrivateServer {
@@ -721,23 +724,8 @@ impl PrivateSentinel {
         };
         std::fs::create_dir_all(&deployment.dir.0).unwrap();
         let (master, replica) = (deployment.master, deployment.replica);
-        let server = |port: u16| {
-            let port = port.to_string();
-            [
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
-            .map(String::from)
-            .to_vec()
-        };
-        deployment.spawn(server(master));
-        let mut replica_args = server(replica);
+        deployment.spawn(redis_args(master));
+        let mut replica_args = redis_args(replica);
         replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
         deployment.spawn(replica_args);
         for sentinel in deployment.sentinels {
