@@ -87,7 +87,7 @@ pub struct Config {
     /// enabled fails launch, naming the feature. Default: none (the signed cookie).
     pub store: Option<String>,
     /// The table of the SQL store that `store` names, or of
-    /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s: letters, digits and `_`.
+    /// `Keepsake::with_db`'s: letters, digits and `_`.
     /// Two apps on one database keep apart by naming two tables. Default:
     /// `"keepsake_sessions"`. Set for a store without a table, it fails launch.
     pub store_table: Option<String>,
@@ -215,18 +215,17 @@ pub enum ConfigError {
     /// `store_table` or `store_prefix` is set (in configuration, or by
     /// [`Keepsake::with_table`]) where it has no effect: with the signed cookie, for
     /// the store given to [`Keepsake::with_store`], which was built with its own
-    /// names, or a prefix for [`Keepsake::with_db`]'s table.
+    /// names, or a prefix for `Keepsake::with_db`'s table.
     ///
     /// [`Keepsake::with_table`]: crate::Keepsake::with_table
     /// [`Keepsake::with_store`]: crate::Keepsake::with_store
-    /// [`Keepsake::with_db`]: crate::Keepsake::with_db
     #[error(
         "`keepsake.{0}` is set, but the session store does not take it (the signed cookie has \
          no table nor prefix; a store built in code keeps its own: name them on it with \
          `.with_table(..)` or `.with_prefix(..)`); remove the setting"
     )]
     NameUnused(&'static str),
-    /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s database is not in Rocket's
+    /// `Keepsake::with_db`'s database is not in Rocket's
     /// state: its `init()` fairing is not attached, or attached after this one.
     #[error(
         "`Keepsake::with_db::<{database}>()` found no database `{database}` in Rocket's state: \
@@ -236,7 +235,7 @@ pub enum ConfigError {
         /// The database type, as written in code.
         database: &'static str,
     },
-    /// [`Keepsake::with_db`](crate::Keepsake::with_db)'s database is of an engine
+    /// `Keepsake::with_db`'s database is of an engine
     /// there is no SQL for.
     #[error(
         "`Keepsake::with_db` keeps sessions in PostgreSQL, MySQL/MariaDB or SQLite, not in \

@@ -161,7 +161,7 @@ impl Keepsake {
     }
 
     /// Keeps sessions in SQL table `name` (letters, digits and `_`): the table of
-    /// [`with_db`](Keepsake::with_db), or of the SQL store the `store` key names. It
+    /// `with_db` (feature `rocket_db_pools`), or of the SQL store the `store` key names. It
     /// sets the `store_table` key, over the configuration's. Default:
     /// `keepsake_sessions`.
     pub fn with_table(mut self, name: impl Into<String>) -> Keepsake {

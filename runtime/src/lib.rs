@@ -180,7 +180,7 @@
 //! | `RedisStore` (and Redis Cluster) | `redis` |
 //! | `PostgresStore`, `MySqlStore`, `SqliteStore` (sqlx 0.8) | `postgres`, `mysql`, `sqlite` |
 //! | `MemcachedStore` | `memcached` |
-//! | the app's own rocket_db_pools database, [`Keepsake::with_db`] | `rocket_db_pools` |
+//! | the app's own rocket_db_pools database, `Keepsake::with_db` | `rocket_db_pools` |
 //!
 //! With a store, a save writes only the keys the request changed, a deleted session is
 //! never brought back by a request that loaded it earlier, an outage is a 503 (through

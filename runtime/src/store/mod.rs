@@ -2,7 +2,7 @@
 //!
 //! [`Keepsake::with_store`](crate::Keepsake::with_store) takes any [`SessionStore`]:
 //! [`MemoryStore`] for one process and for tests, [`FileStore`] for the processes of
-//! one machine (embedded, like Flask-Session's `filesystem`), [`RedisStore`] (feature `redis`)
+//! one machine (embedded, like Flask-Session's `filesystem`), `RedisStore` (feature `redis`)
 //! for more than one machine, `PostgresStore`, `MySqlStore` and `SqliteStore`
 //! (features `postgres`, `mysql`, `sqlite`) for the database an app already runs,
 //! `MemcachedStore` (feature `memcached`), or

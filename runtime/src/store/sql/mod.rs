@@ -199,8 +199,9 @@ mod postgres;
 mod run;
 mod sqlite;
 
-/// Records in an SQL database, one row per session: [`PostgresStore`],
-/// [`MySqlStore`] and [`SqliteStore`] are this store over their engine.
+/// Records in an SQL database, one row per session: `PostgresStore`, `MySqlStore` and
+/// `SqliteStore` (features `postgres`, `mysql`, `sqlite`) are this store over their
+/// engine.
 ///
 /// A save changes exactly the keys a request changed, in one statement, so concurrent
 /// requests of one client that change different keys all survive, and it never
@@ -209,9 +210,9 @@ mod sqlite;
 /// (every 5 minutes unless set with [`with_sweep_interval`](Self::with_sweep_interval)).
 /// Time is the database's.
 ///
-/// The pool of [`new`](Self::new) holds at most 10 connections and waits at most
+/// The pool of `new` holds at most 10 connections and waits at most
 /// 2 seconds for one. Build your own pool (sizes, timeouts, TLS) and pass it to
-/// [`from_pool`](Self::from_pool). Every round trip (a connection, then a statement)
+/// `from_pool`. Every round trip (a connection, then a statement)
 /// is bounded by 2 seconds ([`with_timeout`](Self::with_timeout)), so a database that
 /// is down, frozen or holding a row locked gives 503s, of two kinds in the log:
 ///

@@ -38,7 +38,7 @@ use super::{index_name, literal, path, BadKey, Changes, Count, Engine, Sql};
 pub type MySqlStore = super::SqlStore<MySql>;
 
 engine! {
-    /// MySQL and MariaDB, the [`Engine`] of [`MySqlStore`].
+    /// MySQL and MariaDB, the [`Engine`] of `MySqlStore` (feature `mysql`).
     MySql
 }
 

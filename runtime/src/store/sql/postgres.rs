@@ -38,7 +38,7 @@ use super::{literal, BadKey, Bind, Changes, Count, Engine, Sql};
 pub type PostgresStore = super::SqlStore<Postgres>;
 
 engine! {
-    /// PostgreSQL, the [`Engine`] of [`PostgresStore`].
+    /// PostgreSQL, the [`Engine`] of `PostgresStore` (feature `postgres`).
     Postgres
 }
 

@@ -37,7 +37,7 @@ use super::{literal, path, BadKey, Changes, Count, Engine, Sql};
 pub type SqliteStore = super::SqlStore<Sqlite>;
 
 engine! {
-    /// SQLite, the [`Engine`] of [`SqliteStore`].
+    /// SQLite, the [`Engine`] of `SqliteStore` (feature `sqlite`).
     Sqlite
 }
 
