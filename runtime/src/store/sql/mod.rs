@@ -20,7 +20,7 @@ pub use self::pool::Driver;
 pub use self::postgres::Postgres;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
-use self::run::{Connections, DbError};
+use self::run::{Connection, Connections, DbError};
 pub use self::sqlite::Sqlite;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
@@ -212,12 +212,12 @@ mod sqlite;
 ///
 /// The pool of `new` holds at most 10 connections and waits at most
 /// 2 seconds for one. Build your own pool (sizes, timeouts, TLS) and pass it to
-/// `from_pool`. Every round trip (a connection, then a statement)
-/// is bounded by 2 seconds ([`with_timeout`](Self::with_timeout)), so a database that
-/// is down, frozen or holding a row locked gives 503s, of two kinds in the log:
+/// `from_pool`. Taking a connection and running a statement are each bounded by
+/// 2 seconds ([`with_timeout`](Self::with_timeout)), so a database that is down,
+/// frozen or holding a row locked gives 503s, of two kinds in the log:
 ///
-/// - "session not saved": no connection could be had, or the database answered the
-///   statement with an error. Nothing was applied.
+/// - "session not saved": no connection could be had in time, or the database
+///   answered the statement with an error. Nothing was applied.
 /// - "may not have been saved": no answer within the limit, or the connection was
 ///   ended (by the network, a shutdown, a killed backend) after the statement was
 ///   sent. It may have been committed, or may still be when the database resumes.
@@ -276,11 +276,12 @@ impl<E: Engine> SqlStore<E> {
         self
     }
 
-    /// Bounds each round trip to the database (taking a connection, then running a
-    /// statement) by `limit`: a database that is frozen, or a row locked for longer,
-    /// gives a 503 within it. A write that ran out of time may still be applied when
-    /// the database resumes; the log says "may not have been saved". Default:
-    /// 2 seconds, as [`RedisStore`](crate::store)'s.
+    /// Bounds taking a connection, and running a statement, by `limit` each: a
+    /// database that is down or frozen, or a row locked for longer, gives a 503 within
+    /// it. A connection not had in time sent nothing ("session not saved"); a
+    /// statement that ran out of time may still be applied when the database resumes
+    /// ("may not have been saved"). Default: 2 seconds, as
+    /// [`RedisStore`](crate::store)'s.
     pub fn with_timeout(mut self, limit: Duration) -> Self {
         self.timeout = limit;
         self
@@ -302,11 +303,8 @@ impl<E: Engine> SqlStore<E> {
                     .into_iter()
                     .map(numbered::<E>)
                     .collect();
-                self.bounded(async {
-                    let mut con = self.db.acquire().await?;
-                    con.transaction(&create).await
-                })
-                .await?;
+                let (_, mut con) = self.connect(Work::Read).await?;
+                self.bounded(con.transaction(&create)).await?;
                 let statements = Statements::new::<E>(&self.table);
                 let (db, writes) = (self.db.clone(), self.writes.clone());
                 spawn_sweeper::<E>(db, statements.clone(), writes, self.sweep_every);
@@ -331,22 +329,40 @@ impl<E: Engine> SqlStore<E> {
 
     /// Runs one statement on a pooled connection; the rows it changed.
     async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, StoreError> {
-        self.bounded(async {
-            let _turn = self.writes.turn().await;
-            let mut con = self.db.acquire().await?;
-            con.execute(sql, binds).await
-        })
-        .await
+        let (_turn, mut con) = self.connect(Work::Write).await?;
+        self.bounded(con.execute(sql, binds)).await
     }
 
-    /// Runs one round trip (taking a connection, then its statements) within the
-    /// store's time limit. Past it, the statement may still be applied when the
-    /// database resumes: the error says so.
+    /// A pooled connection, after this write's turn where writes take turns, within
+    /// the store's time limit. Past it nothing was sent: the store is unavailable.
+    async fn connect(
+        &self,
+        work: Work,
+    ) -> Result<(Option<Turn<'_>>, Box<dyn Connection>), StoreError> {
+        let connect = async {
+            let turn = match work {
+                Work::Write => self.writes.turn().await,
+                Work::Read => None,
+            };
+            Ok((turn, self.db.acquire().await?))
+        };
+        match rocket::tokio::time::timeout(self.timeout, connect).await {
+            Ok(connected) => connected.map_err(failed::<E>),
+            Err(_) => Err(StoreError::new(
+                E::NAME,
+                format!("no connection within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    /// Runs a statement sent on a connection within the store's time limit. Past it,
+    /// the statement may still be applied when the database resumes: the error says
+    /// so.
     async fn bounded<T>(
         &self,
-        round_trip: impl std::future::Future<Output = Result<T, DbError>>,
+        statement: impl std::future::Future<Output = Result<T, DbError>>,
     ) -> Result<T, StoreError> {
-        match rocket::tokio::time::timeout(self.timeout, round_trip).await {
+        match rocket::tokio::time::timeout(self.timeout, statement).await {
             Ok(done) => done.map_err(failed::<E>),
             Err(_) => Err(StoreError::of_kind(
                 E::NAME,
@@ -356,6 +372,16 @@ impl<E: Engine> SqlStore<E> {
         }
     }
 }
+
+/// What a connection is taken for: a write waits for its turn where writes take turns.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Read,
+    Write,
+}
+
+/// A write's turn, held until the write is done.
+type Turn<'a> = rocket::tokio::sync::MutexGuard<'a, ()>;
 
 /// The statements that do not change with a request, written once for a table.
 #[derive(Debug, Clone)]
@@ -401,12 +427,10 @@ impl<E: Engine> SqlStore<E> {
     /// The text of the row's record, if the row is there and live.
     async fn load_text(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let statements = self.ready().await?;
+        let (_, mut con) = self.connect(Work::Read).await?;
+        let binds = [Bind::text(id.as_str())];
         let text = self
-            .bounded(async {
-                let mut con = self.db.acquire().await?;
-                con.fetch_text(&statements.load, &[Bind::text(id.as_str())])
-                    .await
-            })
+            .bounded(con.fetch_text(&statements.load, &binds))
             .await?;
         Ok(text.map(E::json_out))
     }
@@ -527,7 +551,7 @@ struct Writes(Option<Arc<rocket::tokio::sync::Mutex<()>>>);
 impl Writes {
     /// Waits for this write's turn, where writes take turns; it lasts as long as what
     /// this returns.
-    async fn turn(&self) -> Option<rocket::tokio::sync::MutexGuard<'_, ()>> {
+    async fn turn(&self) -> Option<Turn<'_>> {
         match &self.0 {
             Some(queue) => Some(queue.lock().await),
             None => None,
