@@ -29,10 +29,12 @@ pub(crate) fn to_db(json: &str) -> Cow<'_, str> {
             continue;
         }
         // A backslash escape: two characters, or six for `\uXXXX`.
+        // (Text that is not valid JSON, which no caller passes, is copied, never cut
+        // inside a character.)
+        let escaped = rest[1..].chars().next().map_or(0, char::len_utf8);
         let escape = match rest.as_bytes().get(1) {
-            Some(b'u') if rest.len() >= 6 => &rest[..6],
-            Some(_) => &rest[..2],
-            None => rest,
+            Some(b'u') => rest.get(..6).unwrap_or(&rest[..2]),
+            _ => &rest[..1 + escaped],
         };
         rest = &rest[escape.len()..];
         match unit(escape) {
@@ -176,6 +178,14 @@ mod tests {
         assert!(matches!(text_to_db("key"), Cow::Borrowed(_)));
         assert_eq!(text_to_db("k\0"), "k\u{E000}0");
         assert_eq!(from_db("{}".into()), "{}");
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_copied_without_a_panic() {
+        for text in ["\\", "\\é", "\\u", "\\u00", "\\uéé\\u0000", "a\\u0000\\"] {
+            let back = from_db(to_db(text).into_owned());
+            assert_eq!(back, text);
+        }
     }
 
     #[test]
