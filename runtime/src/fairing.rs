@@ -123,8 +123,9 @@ impl Keepsake {
     ///
     /// Attach `D::init()` first: the pool is taken from Rocket's state when this fairing
     /// ignites, and launch fails, saying so, if it is not there yet. The pool's own
-    /// settings apply (`databases.<name>` in Rocket.toml: `max_connections`,
-    /// `connect_timeout`, which bounds the wait for a connection).
+    /// settings apply (`databases.<name>` in Rocket.toml: `max_connections`, …), and,
+    /// as in every SQL store, taking a connection and running a statement are each
+    /// bounded by 2 seconds.
     ///
     /// This path runs on the sqlx the app already builds with rocket_db_pools 0.2,
     /// sqlx 0.7, with its advisories (RUSTSEC-2024-0363); the stores built from a URL

@@ -118,8 +118,9 @@
 //!
 //! The engine is whichever rocket_db_pools feature the app builds with, found from the
 //! pool's type; the table, SQL and guarantees are the SQL stores' (per-key merge, no
-//! resurrection, sweep, `revoke_all`, 503 when the database is down, waiting at most the
-//! pool's `connect_timeout` for a connection). Attaching it before `Db::init()` fails
+//! resurrection, sweep, `revoke_all`, 503 when the database is down, taking a
+//! connection and running a statement each within 2 seconds). Attaching it before
+//! `Db::init()` fails
 //! launch, saying so. This path runs on the sqlx 0.7 the app already has, with its
 //! advisories (RUSTSEC-2024-0363); MySQL and SQLite pay one more small query per write
 //! on the same connection to count the rows it changed, which sqlx 0.7 does not report
