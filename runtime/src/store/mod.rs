@@ -120,12 +120,11 @@
 //! pool's type; the table, SQL and guarantees are the SQL stores' (per-key merge, no
 //! resurrection, sweep, `revoke_all`, 503 when the database is down, taking a
 //! connection and running a statement each within 2 seconds). Attaching it before
-//! `Db::init()` fails
-//! launch, saying so. This path runs on the sqlx 0.7 the app already has, with its
-//! advisories (RUSTSEC-2024-0363); MySQL and SQLite pay one more small query per write
-//! on the same connection to count the rows it changed, which sqlx 0.7 does not report
-//! for a database known only by its name. The repository's `examples/db_pools` runs
-//! two instances of one app over each engine.
+//! `Db::init()` fails launch, saying so. This path runs on the sqlx 0.7 the app
+//! already has, with its advisories (RUSTSEC-2024-0363); MySQL and SQLite pay one
+//! more small query per write on the same connection to count the rows it changed,
+//! which sqlx 0.7 does not report for a database known only by its name. The
+//! repository's `examples/db_pools` runs two instances of one app over each engine.
 //!
 //! rocket_db_pools' Redis pool (`deadpool_redis` 0.15, redis 0.25) cannot carry
 //! `RedisStore`, which is built on redis 1.x: give `RedisStore::new` the same URL, so
