@@ -695,7 +695,8 @@ impl Drop for PrivateServer {
 }
 
 /// A Sentinel deployment of its own, on free loopback ports: a master, a replica and
-/// three sentinels (quorum 2, a master down after 500 ms), all stopped when dropped.
+/// three sentinels (quorum 2, a master down after 500 ms, a failed election tried
+/// again after 2 s), all stopped when dropped.
 struct PrivateSentinel {
     master: u16,
     replica: u16,
@@ -707,7 +708,18 @@ struct PrivateSentinel {
 impl PrivateSentinel {
     const SERVICE: &'static str = "keepsake";
 
+    /// Starts a deployment; a server whose free port was taken meanwhile (by another
+    /// test's connection) makes it start again on other ports.
     fn start() -> PrivateSentinel {
+        for _ in 0..5 {
+            if let Some(deployment) = PrivateSentinel::try_start() {
+                return deployment;
+            }
+        }
+        panic!("the private Sentinel deployment did not start in five tries");
+    }
+
+    fn try_start() -> Option<PrivateSentinel> {
         let port = || {
             TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -724,48 +736,66 @@ impl PrivateSentinel {
         };
         std::fs::create_dir_all(&deployment.dir.0).unwrap();
         let (master, replica) = (deployment.master, deployment.replica);
-        deployment.spawn(redis_args(master));
+        deployment.spawn(master, redis_args(master))?;
         let mut replica_args = redis_args(replica);
         replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
-        deployment.spawn(replica_args);
+        deployment.spawn(replica, replica_args)?;
         for sentinel in deployment.sentinels {
             let config = deployment.dir.0.join(format!("sentinel-{sentinel}.conf"));
             let service = Self::SERVICE;
             std::fs::write(
                 &config,
                 format!(
-                    "port {sentinel}\nbind 127.0.0.1\ndir {}\n\
+                    "port {sentinel}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel-{sentinel}.log\n\
                      sentinel monitor {service} 127.0.0.1 {master} 2\n\
                      sentinel down-after-milliseconds {service} 500\n\
-                     sentinel failover-timeout {service} 2000\n",
-                    deployment.dir.0.display()
+                     sentinel failover-timeout {service} 1000\n",
+                    dir = deployment.dir.0.display()
                 ),
             )
             .unwrap();
-            deployment.spawn(vec![config.display().to_string(), "--sentinel".into()]);
+            deployment.spawn(
+                sentinel,
+                vec![config.display().to_string(), "--sentinel".into()],
+            )?;
         }
-        // Ready: the replica in sync, and each sentinel knowing the two others (which a
-        // failover's vote needs).
+        // Ready: the replica in sync, and each sentinel knowing the replica (without
+        // which a failover finds "no good slave"; a sentinel learns of it from the
+        // master's INFO, every 10 s) and the two other sentinels (a failover's vote).
         deployment.wait_until(|d| d.cli(master, &["INFO", "replication"]).contains("slave0:"));
         deployment.wait_until(|d| {
             d.sentinels.iter().all(|&s| {
                 let info = d.cli(s, &["SENTINEL", "MASTER", Self::SERVICE]);
-                info.lines()
-                    .skip_while(|l| *l != "num-other-sentinels")
-                    .nth(1)
-                    == Some("2")
+                let field = |name: &str| info.lines().skip_while(|l| *l != name).nth(1);
+                field("num-other-sentinels") == Some("2") && field("num-slaves") == Some("1")
             })
         });
-        deployment
+        Some(deployment)
     }
 
-    fn spawn(&mut self, args: Vec<String>) {
+    /// Starts `redis-server` with `args` and waits until it answers on `port`; `None`
+    /// if it exited first (its port was taken).
+    fn spawn(&mut self, port: u16, args: Vec<String>) -> Option<()> {
         let child = Command::new("redis-server")
             .args(args)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server is installed (tests/run installs it)");
         self.children.push(child);
+        for _ in 0..250 {
+            if self.cli(port, &["PING"]).trim() == "PONG" {
+                return Some(());
+            }
+            let exited = self
+                .children
+                .last_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     fn cli(&self, port: u16, args: &[&str]) -> String {
@@ -778,13 +808,21 @@ impl PrivateSentinel {
     }
 
     fn wait_until(&self, ready: impl Fn(&PrivateSentinel) -> bool) {
-        for _ in 0..300 {
+        for _ in 0..600 {
             if ready(self) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the private Sentinel deployment did not get ready");
+        let views: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|&s| {
+                self.cli(s, &["SENTINEL", "MASTER", Self::SERVICE])
+                    .replace('\n', " ")
+            })
+            .collect();
+        panic!("the private Sentinel deployment did not get ready: {views:#?}");
     }
 
     fn url(&self) -> String {
@@ -827,7 +865,10 @@ async fn a_sentinel_failover_gives_503s_then_the_new_master_serves_the_sessions(
     redis.kill_master();
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     let mut back = None;
-    for _ in 0..600 {
+    // An election can split the sentinels' votes and be held again: a few seconds,
+    // sometimes more on a busy machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
         let reply = get(&client, "/read", Some(&cookie)).await;
         *statuses.entry(reply.status.code).or_default() += 1;
         if reply.status == Status::Ok {
@@ -840,7 +881,14 @@ async fn a_sentinel_failover_gives_503s_then_the_new_master_serves_the_sessions(
         statuses.keys().all(|s| [200, 503].contains(s)),
         "only 200 and 503: {statuses:?}"
     );
-    let back = back.unwrap_or_else(|| panic!("no master within 30 s: {statuses:?}"));
+    let back = back.unwrap_or_else(|| {
+        let log = redis
+            .dir
+            .0
+            .join(format!("sentinel-{}.log", redis.sentinels[0]));
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        panic!("no master within 90 s: {statuses:?}; a sentinel's log:\n{log}")
+    });
     eprintln!("requests during the failover, by status: {statuses:?}");
     assert!(back.starts_with(r#"user=Some("ada")"#), "{back}");
     // The promoted replica is the master the sentinels name, and takes writes.
