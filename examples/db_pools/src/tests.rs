@@ -36,15 +36,6 @@ impl Table {
         format!("{}/{}.db", dir.display(), self.0)
     }
 
-    /// Drops the table through `client`'s pool.
-    async fn drop_with(&self, client: &Client) {
-        let db = Db::fetch(client.rocket()).expect("the database is attached");
-        sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.0))
-            .execute(&**db)
-            .await
-            .expect("the test table is dropped");
-    }
-
     async fn rows(&self, client: &Client) -> i64 {
         let db = Db::fetch(client.rocket()).expect("the database is attached");
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", self.0))
@@ -54,12 +45,37 @@ impl Table {
     }
 }
 
-/// SQLite: the database file goes with the table.
-#[cfg(feature = "sqlite")]
+/// The table goes when the test ends, passing or failing: with its file on SQLite,
+/// by `DROP TABLE` on a connection of its own elsewhere (a `Drop` cannot await, so on
+/// a thread with its own runtime).
 impl Drop for Table {
     fn drop(&mut self) {
+        #[cfg(feature = "sqlite")]
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.file()));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let url: String = self
+                .figment()
+                .join(("databases.app.url", DEFAULT_URL))
+                .extract_inner("databases.app.url")
+                .expect("a database URL");
+            let statement = format!("DROP TABLE IF EXISTS {}", self.0);
+            let dropped = std::thread::spawn(move || {
+                let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async move {
+                    let pool = Pool::connect(&url).await?;
+                    sqlx::query(&statement).execute(&pool).await.map(drop)
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop the test table {}", self.0);
+            }
         }
     }
 }
@@ -107,7 +123,6 @@ async fn a_session_written_by_one_instance_is_read_by_another() {
         third, "You have been here 3 time(s).\n",
         "and its change came back"
     );
-    table.drop_with(&one).await;
 }
 
 #[rocket::async_test]
@@ -146,7 +161,6 @@ async fn logging_out_everywhere_ends_the_sessions_of_every_instance() {
         ended, "Ended 1 session(s) of bob.\n",
         "bob's session was kept"
     );
-    table.drop_with(&one).await;
 }
 
 #[rocket::async_test]
