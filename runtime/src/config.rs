@@ -213,15 +213,17 @@ pub enum ConfigError {
     )]
     StoreTwice,
     /// `store_table` or `store_prefix` is set (in configuration, or by
-    /// [`Keepsake::with_table`]) where it has no effect: with the signed cookie, for
-    /// the store given to [`Keepsake::with_store`], which was built with its own
-    /// names, or a prefix for `Keepsake::with_db`'s table.
+    /// [`Keepsake::with_table`]) where it has no effect: with the signed cookie, a
+    /// `store` URL whose store has no table or no prefix, the store given to
+    /// [`Keepsake::with_store`] (built with its own names), or a prefix for
+    /// `Keepsake::with_db`'s table.
     ///
     /// [`Keepsake::with_table`]: crate::Keepsake::with_table
     /// [`Keepsake::with_store`]: crate::Keepsake::with_store
     #[error(
-        "`keepsake.{0}` is set, but the session store does not take it (the signed cookie has \
-         no table nor prefix; a store built in code keeps its own: name them on it with \
+        "`keepsake.{0}` is set, but the session store does not take it (tables are the SQL \
+         stores', key prefixes Redis' and Memcached's; the signed cookie, `memory` and `file:` \
+         have neither; a store built in code keeps its own: name them on it with \
          `.with_table(..)` or `.with_prefix(..)`); remove the setting"
     )]
     NameUnused(&'static str),

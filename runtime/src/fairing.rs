@@ -207,26 +207,31 @@ impl Keepsake {
         if let Some(table) = &config.store_table {
             crate::store::check_table(table).map_err(|e| ConfigError::StoreTable(e.into()))?;
         }
-        let unused = |name: &'static str, set: &Option<String>| match set {
-            Some(_) => Err(ConfigError::NameUnused(name)),
-            None => Ok(()),
+        // Which names the store takes (a table, a key prefix): one set for another
+        // fails launch. A `store` URL that names no store is left to fail as such.
+        let taken = match &self.store {
+            Store::Configured => match &config.store {
+                Some(url) => crate::store::url::names_taken(url),
+                None => Some((false, false)),
+            },
+            Store::Given(_) => Some((false, false)),
+            #[cfg(feature = "rocket_db_pools")]
+            Store::Database(_) => Some((true, false)),
         };
+        if let Some((table, prefix)) = taken {
+            let set = [
+                ("store_table", config.store_table.is_some() && !table),
+                ("store_prefix", config.store_prefix.is_some() && !prefix),
+            ];
+            if let Some((name, _)) = set.into_iter().find(|(_, unused)| *unused) {
+                return Err(ConfigError::NameUnused(name));
+            }
+        }
         let store = match &self.store {
-            // The signed cookie: no table, no prefix.
-            Store::Configured if config.store.is_none() => {
-                unused("store_table", &config.store_table)?;
-                unused("store_prefix", &config.store_prefix)?;
-                None
-            }
             Store::Configured => None,
-            Store::Given(store) => {
-                unused("store_table", &config.store_table)?;
-                unused("store_prefix", &config.store_prefix)?;
-                Some(store.clone())
-            }
+            Store::Given(store) => Some(store.clone()),
             #[cfg(feature = "rocket_db_pools")]
             Store::Database(in_database) => {
-                unused("store_prefix", &config.store_prefix)?;
                 Some(in_database(rocket, config.store_table.as_deref())?)
             }
         };

@@ -26,18 +26,6 @@ pub enum StoreUrlError {
          `postgresql://`, `mysql://`, `mariadb://`, `sqlite://` or `memcache://`"
     )]
     UnknownScheme(String),
-    /// `store_table` or `store_prefix` is set for a store that has no table or no
-    /// key prefix.
-    #[error(
-        "`keepsake.{key}` is set, but the store `{url}` has no {}; remove it",
-        if *key == "store_table" { "SQL table" } else { "key prefix" }
-    )]
-    Unused {
-        /// The URL, its password hidden.
-        url: String,
-        /// The key set in vain.
-        key: &'static str,
-    },
     /// The store refused the URL.
     #[error("`{url}` is not a valid URL for its store")]
     Malformed {
@@ -74,30 +62,35 @@ pub(crate) struct Names<'a> {
     pub(crate) prefix: Option<&'a str>,
 }
 
+/// The scheme of a store URL, in lower case (`memory` for `memory` and
+/// `memory?max_sessions=N`).
+fn scheme(url: &str) -> Option<String> {
+    let url = url.trim();
+    match url.split_once(':') {
+        _ if url == "memory" || url.starts_with("memory?") => Some("memory".to_owned()),
+        Some((scheme, _)) => Some(scheme.to_ascii_lowercase()),
+        None => None,
+    }
+}
+
+/// Which names the store at `url` takes: a table (`store_table`), a key prefix
+/// (`store_prefix`). `None` for a URL that names no store, which [`open`] refuses.
+pub(crate) fn names_taken(url: &str) -> Option<(bool, bool)> {
+    match scheme(url)?.as_str() {
+        "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite" => Some((true, false)),
+        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" | "memcache" => Some((false, true)),
+        "memory" | "file" => Some((false, false)),
+        _ => None,
+    }
+}
+
 /// The store `url` names, with `names` applied. Builds it without connecting: stores
 /// connect on first use.
 pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>, StoreUrlError> {
     let url = url.trim();
-    let scheme = match url.split_once(':') {
-        _ if url == "memory" || url.starts_with("memory?") => "memory".to_owned(),
-        Some((scheme, _)) => scheme.to_ascii_lowercase(),
-        None => return Err(StoreUrlError::UnknownScheme(redact(url))),
+    let Some(scheme) = scheme(url) else {
+        return Err(StoreUrlError::UnknownScheme(redact(url)));
     };
-    let (takes_table, takes_prefix) = match scheme.as_str() {
-        "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite" => (true, false),
-        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" | "memcache" => (false, true),
-        _ => (false, false),
-    };
-    let unused = [
-        ("store_table", names.table.is_some() && !takes_table),
-        ("store_prefix", names.prefix.is_some() && !takes_prefix),
-    ];
-    if let Some((key, _)) = unused.into_iter().find(|(_, unused)| *unused) {
-        return Err(StoreUrlError::Unused {
-            url: redact(url),
-            key,
-        });
-    }
     #[allow(unused)] // used by the features this build lacks
     let missing = |feature| StoreUrlError::MissingFeature {
         url: redact(url),
@@ -239,17 +232,12 @@ mod tests {
                 "{bad}"
             );
         }
-        let prefix = Names {
-            prefix: Some("app1:"),
-            ..Names::default()
-        };
-        assert!(matches!(
-            open("memory", prefix),
-            Err(StoreUrlError::Unused {
-                key: "store_prefix",
-                ..
-            })
-        ));
+        assert_eq!(names_taken("memory"), Some((false, false)));
+        assert_eq!(names_taken("memory?max_sessions=5"), Some((false, false)));
+        assert_eq!(names_taken("file:sessions"), Some((false, false)));
+        assert_eq!(names_taken("MySQL://root@h/db"), Some((true, false)));
+        assert_eq!(names_taken("redis+sentinel://h:1/s"), Some((false, true)));
+        assert_eq!(names_taken("mongodb://x"), None);
         assert!(matches!(
             open("mongodb://x", Names::default()),
             Err(StoreUrlError::UnknownScheme(_))
