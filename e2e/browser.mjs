@@ -69,6 +69,33 @@ try {
   assert.doesNotMatch(await text(), new RegExp(`Hello, ${user}`));
   await shot("dashboard-after-logout");
 
+  // On a server-side store, "your devices": sign in from a second browser, list both
+  // from the first, sign the second out with its button.
+  if (label !== "cookie") {
+    await page.goto(`${base}/login`);
+    await submit("/login", { username: user, password: "lovelace" });
+    const phoneContext = await browser.newContext();
+    const phone = await phoneContext.newPage();
+    await phone.goto(`${base}/login`);
+    await phone.locator('form[action="/login"] [name="username"]').fill(user);
+    await phone.locator('form[action="/login"] [name="password"]').fill("lovelace");
+    await Promise.all([phone.waitForLoadState("load"), phone.locator('form[action="/login"] button').click()]);
+    assert.match(await phone.locator("body").innerText(), new RegExp(`Hello, ${user}`));
+
+    await Promise.all([page.waitForLoadState("load"), page.getByRole("link", { name: "Your devices" }).click()]);
+    assert.equal(await page.locator("li.device").count(), 2, "both browsers listed");
+    assert.equal(await page.locator("li.device", { hasText: "(this device)" }).count(), 1);
+    await shot("devices");
+    await Promise.all([page.waitForLoadState("load"), page.locator('form[action="/devices/end"] button').click()]);
+    assert.match(await text(), /Signed out that device/);
+    assert.equal(await page.locator("li.device").count(), 1, "only this browser left");
+    await shot("device-signed-out");
+    await phone.reload();
+    assert.match(await phone.locator("body").innerText(), /Please log in/, "the other browser is signed out");
+    await phoneContext.close();
+    await Promise.all([page.waitForLoadState("load"), page.locator('form[action="/logout"] button').click()]);
+  }
+
   // Log in with "remember me": the cookie now has an expiry, about max_age away.
   await page.goto(`${base}/login`);
   await submit("/login", { username: user, password: "lovelace", remember: true });

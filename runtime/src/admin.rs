@@ -1,15 +1,18 @@
 //! The `SessionAdmin` request guard: acting on sessions other than the request's own.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::Serialize;
 
+use crate::codec::{self, Tags};
 use crate::error::SessionError;
+use crate::record::{Record, CREATED_KEY, SEEN_KEY};
 use crate::request::abort_unless_attached;
 use crate::state::{Backend, Shared};
-use crate::store::{SessionStore, StoreError, StoreErrorKind};
+use crate::store::{SessionId, SessionStore, StoreError, StoreErrorKind};
 use crate::view::IndexedView;
 
 /// A request guard for acting on every session of the store, not just the
@@ -41,6 +44,32 @@ use crate::view::IndexedView;
 /// ```
 pub struct SessionAdmin<'r> {
     store: &'r Arc<dyn SessionStore>,
+    tags: &'r Tags,
+    /// The id of the session the request's cookie names, if it verifies.
+    current: Option<SessionId>,
+}
+
+/// One live session of a user, as [`SessionAdmin::sessions`] lists them: a device or
+/// browser where they are signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// A handle for this session, to pass to [`SessionAdmin::revoke`]: the same each
+    /// time the session is listed, and not its id. It grants nothing: no cookie can be
+    /// made from it, and only this server can read it (it is the id encrypted with a
+    /// key derived from `secret_key`). Show it only to the session's owner all the
+    /// same, as a button's value.
+    pub tag: String,
+    /// When the session began: its first request, as a visitor or signed in.
+    pub created: SystemTime,
+    /// The last request that saved the session: any request that changed it, and,
+    /// when a store write refreshes its expiry anyway, every request (a permanent
+    /// session with `refresh_each_request`, the default, or any session with an
+    /// `idle_timeout`). A request that only reads a session that is neither is not
+    /// noted: tracking it would cost a store write it does not otherwise make.
+    pub last_seen: SystemTime,
+    /// Whether this is the session of the request asking.
+    pub current: bool,
 }
 
 impl SessionAdmin<'_> {
@@ -56,15 +85,101 @@ impl SessionAdmin<'_> {
         &self,
         value: &K,
     ) -> Result<usize, StoreError> {
-        let value = serde_json::to_string(value)
-            .map_err(|e| StoreError::of_kind("keepsake", StoreErrorKind::BadValue, e))?;
-        let ended = self.store.revoke_all(V::INDEX_KEY, &value).await?;
+        let ended = self.store.revoke_all(V::INDEX_KEY, &json(value)?).await?;
         log::info!(
             target: "rocket_keepsake",
             "revoked {ended} session(s) by `{}`", V::INDEX_KEY
         );
         Ok(ended)
     }
+
+    /// The live sessions whose `#[session(index)]` field of view `V` holds `value`:
+    /// "where you're signed in". The asking request's own session comes first, then
+    /// the others, most recently seen first. `value` is compared as in
+    /// [`revoke_all`](SessionAdmin::revoke_all). End one with
+    /// [`revoke`](SessionAdmin::revoke) and its [`tag`](SessionInfo::tag).
+    ///
+    /// A session is listed from the first request that saves it with the index field
+    /// set; each keeps two small reserved keys for its times (`_created`, `_seen`),
+    /// written with the store writes its requests make anyway. A store that keeps no
+    /// index (Memcached, a Redis Cluster, the signed cookie) answers with an
+    /// [`Unsupported`](StoreErrorKind::Unsupported) error.
+    ///
+    /// ```rust
+    /// use rocket::get;
+    /// use rocket_keepsake::{Session, SessionAdmin};
+    ///
+    /// #[derive(Session, Default)]
+    /// struct Auth {
+    ///     #[session(index)]
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// #[get("/devices")]
+    /// async fn devices(auth: Session<'_, Auth>, admin: SessionAdmin<'_>) -> Option<String> {
+    ///     let sessions = admin.sessions::<Auth, u64>(&auth.user_id?).await.ok()?;
+    ///     let lines = sessions.iter().map(|s| {
+    ///         let this = if s.current { " (this device)" } else { "" };
+    ///         format!("{}: last seen {:?}{this}", s.tag, s.last_seen)
+    ///     });
+    ///     Some(lines.collect::<Vec<_>>().join("\n"))
+    /// }
+    /// ```
+    pub async fn sessions<V: IndexedView, K: Serialize + ?Sized>(
+        &self,
+        value: &K,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let found = self.store.find(V::INDEX_KEY, &json(value)?).await?;
+        let mut sessions: Vec<SessionInfo> = found
+            .into_iter()
+            .map(|(id, loaded)| {
+                let mut record = Record::from_store(id.clone(), loaded, 0, false);
+                let mut time = |key| {
+                    let seconds = record.get(key).and_then(|t| t.parse().ok());
+                    UNIX_EPOCH + Duration::from_secs(seconds.unwrap_or(0))
+                };
+                SessionInfo {
+                    tag: self.tags.tag(&id),
+                    created: time(CREATED_KEY),
+                    last_seen: time(SEEN_KEY),
+                    current: self.current.as_ref() == Some(&id),
+                }
+            })
+            .collect();
+        sessions.sort_by(|a, b| {
+            let order = b.current.cmp(&a.current);
+            order
+                .then(b.last_seen.cmp(&a.last_seen))
+                .then(a.tag.cmp(&b.tag))
+        });
+        Ok(sessions)
+    }
+
+    /// Ends the session `tag` names (a [`SessionInfo::tag`]): it is deleted, so its
+    /// cookie, wherever it is, loads a fresh session. `true` if it was live, `false`
+    /// if there was none (already ended or expired, or a tag this server did not
+    /// make, or made before a change of `secret_key`).
+    ///
+    /// The tag itself grants nothing, but it does end a session: check that it is
+    /// among the ones [`sessions`](SessionAdmin::sessions) lists for the user asking,
+    /// as a "sign out this device" button's handler would. Ending the request's own
+    /// session works as with [`revoke_all`](SessionAdmin::revoke_all): this request's
+    /// changes to it are not saved.
+    pub async fn revoke(&self, tag: &str) -> Result<bool, StoreError> {
+        let Some(id) = self.tags.open(tag) else {
+            return Ok(false);
+        };
+        let live = self.store.load_record(&id).await?.is_some();
+        self.store.delete(&id).await?;
+        log::info!(target: "rocket_keepsake", "revoked one session by its tag");
+        Ok(live)
+    }
+}
+
+/// A value to find sessions by, as the JSON an index holds.
+fn json<K: Serialize + ?Sized>(value: &K) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::of_kind("keepsake", StoreErrorKind::BadValue, e))
 }
 
 #[rocket::async_trait]
@@ -72,18 +187,29 @@ impl<'r> FromRequest<'r> for SessionAdmin<'r> {
     type Error = SessionError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, SessionError> {
-        match req.rocket().state::<Shared>().map(|shared| &shared.backend) {
-            Some(Backend::Store(store)) => Outcome::Success(SessionAdmin { store }),
-            Some(Backend::Cookie) => {
+        let Some(shared) = req.rocket().state::<Shared>() else {
+            let e = SessionError::NotAttached;
+            return Outcome::Error((e.status(), e));
+        };
+        match (&shared.backend, &shared.tags) {
+            (Backend::Store(store), Some(tags)) => Outcome::Success(SessionAdmin {
+                store,
+                tags,
+                current: current(shared, req),
+            }),
+            _ => {
                 let e = SessionError::NoServerStore;
-                Outcome::Error((e.status(), e))
-            }
-            None => {
-                let e = SessionError::NotAttached;
                 Outcome::Error((e.status(), e))
             }
         }
     }
+}
+
+/// The id of the session the request's cookie names, if it verifies: no store call.
+fn current(shared: &Shared, req: &Request<'_>) -> Option<SessionId> {
+    let cookie = req.cookies().get(&shared.config.cookie_name)?;
+    let opened = codec::open(&shared.format, &shared.limits, cookie.value(), shared.now()).ok()?;
+    SessionId::from_verified(opened.payload)
 }
 
 impl Sentinel for SessionAdmin<'_> {

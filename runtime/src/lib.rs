@@ -184,7 +184,8 @@
 //!
 //! With a store, a save writes only the keys the request changed, a deleted session is
 //! never brought back by a request that loaded it earlier, an outage is a 503 (through
-//! your catchers), and [`SessionAdmin::revoke_all`] logs a user out everywhere. The
+//! your catchers), [`SessionAdmin::revoke_all`] logs a user out everywhere, and
+//! [`SessionAdmin::sessions`] lists a user's sessions ("your devices"). The
 //! [`store`] module has the details; [`Config`] lists every key (`max_age`,
 //! `idle_timeout`, cookie attributes, `flask_secret_key` to share Flask's own cookie,
 //! `store_table`, `store_prefix`, …).
@@ -205,7 +206,7 @@
 //! | `#[session(default = "path::to::fn")]` | an absent key gives `path::to::fn()` |
 //! | `#[session(skip)]` | the field is never stored |
 //! | `#[session(rotate)]` | a change of the field (a login, a role change) re-issues the session id in the same response, as [`cycle_id()`](Session::cycle_id) would |
-//! | `#[session(index)]` | a server-side store indexes the session by the field's value, so that [`SessionAdmin::revoke_all`] can end every session of one user; at most one per view; the cookie store ignores it |
+//! | `#[session(index)]` | a server-side store indexes the session by the field's value, so that [`SessionAdmin::revoke_all`] can end every session of one user and [`SessionAdmin::sessions`] list them; at most one per view; the cookie store ignores it |
 //!
 //! Without a `default` option, an absent or undecodable key gives the field's value in
 //! the struct's own `Default`. Keys starting with `_` are reserved for the library.
@@ -249,7 +250,7 @@ pub mod store;
 pub mod testing;
 mod view;
 
-pub use admin::SessionAdmin;
+pub use admin::{SessionAdmin, SessionInfo};
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use clock::ManualClock;

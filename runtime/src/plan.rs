@@ -146,6 +146,7 @@ pub(crate) fn plan<'a>(
     let lifetime = lifetime(record, config);
     let life = CookieLife::of(permanent, lifetime);
     if let Some(store) = rules.store {
+        record.note_visit(now, created);
         let (target, changes) = match record.lifecycle() {
             Lifecycle::Loaded { id: Some(id), .. } => {
                 (Target::Update(id.clone()), record.changes())
@@ -459,6 +460,50 @@ mod tests {
             [("_flashes".to_owned(), r#"[["info","bye"]]"#.to_owned())]
         );
         assert_eq!(stamp.created, NOW, "the new session starts now");
+    }
+
+    #[test]
+    fn an_indexed_sessions_writes_note_when_it_began_and_was_last_seen() {
+        let (config, format, memory) = (Config::default(), format(), MemoryStore::new());
+        let rules = Rules {
+            config: &config,
+            format: &format,
+            store: Some(&memory),
+        };
+        let set_keys = |record: &mut Record| match plan(record, &rules, true, NOW) {
+            Plan::Store { write, .. } => {
+                let keys = write
+                    .changes
+                    .set
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"));
+                keys.collect::<Vec<_>>().join(" ")
+            }
+            Plan::Nothing => "nothing".to_owned(),
+            _ => panic!("a store write or nothing"),
+        };
+        let id = SessionId::generate().unwrap();
+        // A visitor's session (its index field unset): nothing more is written.
+        let mut visitor = stored(&id, &[("user_id", "null")]);
+        visitor.index_by("user_id");
+        visitor.set("cart", "[1]".into());
+        assert_eq!(set_keys(&mut visitor), "cart=[1]");
+        // Signing in: when it began (the cookie's creation time) and now.
+        let mut signed_in = stored(&id, &[("user_id", "null")]);
+        signed_in.index_by("user_id");
+        signed_in.set("user_id", "7".into());
+        let began = NOW - 100;
+        assert_eq!(
+            set_keys(&mut signed_in),
+            format!("_created={began} _seen={NOW} user_id=7")
+        );
+        // Later writes move `_seen` only, whichever views they used; a request that
+        // writes nothing writes nothing for it either.
+        let times = [("_created", "5"), ("_seen", "6"), ("user_id", "7")];
+        let mut later = stored(&id, &times);
+        later.set("theme", "\"dark\"".into());
+        assert_eq!(set_keys(&mut later), format!("_seen={NOW} theme=\"dark\""));
+        assert_eq!(set_keys(&mut stored(&id, &times)), "nothing");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rocket::figment::{value::Value, Figment};
 use rocket::Request;
 
 use crate::clock::{unix_seconds, Clock};
-use crate::codec::{self, Encrypted, Flask, Format, Limits, Purpose, Signed};
+use crate::codec::{self, Encrypted, Flask, Format, Limits, Purpose, Signed, Tags};
 use crate::config::{BadKey, Config, ConfigError, Rule, Secret};
 use crate::error::{report, SessionError};
 use crate::record::Record;
@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     pub(crate) migrate: Vec<Format>,
     pub(crate) limits: Limits,
     pub(crate) backend: Backend,
+    /// Makes the handles `SessionAdmin::sessions` gives a server-side store's
+    /// sessions.
+    pub(crate) tags: Option<Tags>,
     pub(crate) clock: Arc<dyn Clock>,
     /// A `Secure` cookie was already sent to a plain-http, non-loopback host, and
     /// the warning about it logged.
@@ -85,10 +88,13 @@ impl Shared {
         if config.migrate_cookie_sessions && matches!(backend, Backend::Cookie) {
             return Err(ConfigError::Rule(Rule::MigrateWithoutStore));
         }
-        let mut migrate = Vec::new();
+        let (mut migrate, mut tags) = (Vec::new(), None);
         let format = match (&config.flask_secret_key, &backend) {
             (None, _) => {
                 let (secret, fallbacks) = keys(figment, &config)?;
+                if let Backend::Store(_) = backend {
+                    tags = Some(Tags::new(&secret));
+                }
                 if config.migrate_cookie_sessions {
                     let record = Purpose::Record;
                     migrate.push(Format::Signed(Signed::new(record, &secret, &fallbacks)));
@@ -121,6 +127,7 @@ impl Shared {
             migrate,
             limits,
             backend,
+            tags,
             clock,
             warned_insecure: AtomicBool::new(false),
             #[cfg(feature = "testing")]

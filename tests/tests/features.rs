@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::backend::*;
 use common::*;
@@ -130,6 +130,32 @@ async fn revoke(id: u64, admin: SessionAdmin<'_>) -> String {
     }
 }
 
+/// "Your devices": one line per session of user `id`, its tag, when it began and was
+/// last seen (unix seconds), and whether it is the asking request's.
+#[get("/devices/<id>")]
+async fn devices(id: u64, admin: SessionAdmin<'_>) -> String {
+    let seconds = |time: SystemTime| time.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    match admin.sessions::<Account, u64>(&id).await {
+        Ok(sessions) => sessions
+            .iter()
+            .map(|s| {
+                let (created, seen) = (seconds(s.created), seconds(s.last_seen));
+                format!("{} {created} {seen} {}", s.tag, s.current)
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+#[get("/devices/end/<tag>")]
+async fn end_device(tag: &str, admin: SessionAdmin<'_>) -> String {
+    match admin.revoke(tag).await {
+        Ok(ended) => ended.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
 fn rocket_for(backend: &Backend, fairing: Keepsake, settings: &[(&str, Value)]) -> Rocket<Build> {
     let rocket = rocket::custom(figment(SECRET, settings))
         .attach(fairing)
@@ -138,7 +164,10 @@ fn rocket_for(backend: &Backend, fairing: Keepsake, settings: &[(&str, Value)]) 
             routes![login, role, visit, whoami, kiosk, theme, flash_push, take, clear],
         );
     let rocket = if backend.is_server_side() {
-        rocket.mount("/", routes![revoke, email, revoke_email])
+        rocket.mount(
+            "/",
+            routes![revoke, email, revoke_email, devices, end_device],
+        )
     } else {
         rocket
     };
@@ -431,6 +460,120 @@ macro_rules! server_stores {
             }
         }
     };
+}
+
+/// "Your devices", on the stores that can list a user's sessions.
+macro_rules! devices {
+    ($module:ident, $store:ident) => {
+        mod $module {
+            use super::*;
+
+            /// Each session's line of `/devices/<id>`: tag, created, last seen, current.
+            fn listed(body: &str) -> Vec<(String, u64, u64, bool)> {
+                let parse = |line: &str| {
+                    let parts: Vec<&str> = line.split(' ').collect();
+                    assert_eq!(parts.len(), 4, "{line}");
+                    let (created, seen) = (parts[1].parse().unwrap(), parts[2].parse().unwrap());
+                    (parts[0].to_owned(), created, seen, parts[3] == "true")
+                };
+                body.lines().map(parse).collect()
+            }
+
+            #[rocket::async_test]
+            async fn a_user_sees_each_device_and_ends_one_by_its_tag() {
+                let backend = Backend::$store();
+                const T: u64 = 1_800_000_000;
+                let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(T));
+                let client = clocked(&backend, &clock, &[]).await;
+                let phone = get(&client, "/login/7", None).await.value();
+                clock.advance(Duration::from_secs(60));
+                let laptop = get(&client, "/login/7", None).await.value();
+                let other = get(&client, "/login/8", None).await.value();
+                get(&client, "/theme/dark", None).await.value();
+                clock.advance(Duration::from_secs(60));
+                let visited = get(&client, "/visit", Some(&phone)).await.value();
+                assert_eq!(cookie_payload(&visited), cookie_payload(&phone));
+
+                let body = get(&client, "/devices/7", Some(&laptop)).await.body;
+                let sessions = listed(&body);
+                assert_eq!(sessions.len(), 2, "{body}");
+                let (laptop_tag, phone_tag) = (&sessions[0].0, &sessions[1].0);
+                assert_eq!(
+                    (sessions[0].1, sessions[0].2, sessions[0].3),
+                    (T + 60, T + 60, true),
+                    "the laptop, asking, first: {body}"
+                );
+                assert_eq!(
+                    (sessions[1].1, sessions[1].2, sessions[1].3),
+                    (T, T + 120, false),
+                    "the phone: {body}"
+                );
+                assert_ne!(phone_tag, laptop_tag);
+                for (tag, cookie) in [(phone_tag, &phone), (laptop_tag, &laptop)] {
+                    let id = String::from_utf8(cookie_payload(cookie)).unwrap();
+                    assert!(!tag.contains(&id), "a tag is not the id");
+                }
+                let from_phone = listed(&get(&client, "/devices/7", Some(&phone)).await.body);
+                let tags_and_current = |l: &[(String, u64, u64, bool)]| {
+                    l.iter().map(|s| (s.0.clone(), s.3)).collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    tags_and_current(&from_phone),
+                    [(phone_tag.clone(), true), (laptop_tag.clone(), false)],
+                    "the same tags each time; `current` follows the asking cookie"
+                );
+                let anonymous = listed(&get(&client, "/devices/7", None).await.body);
+                assert_eq!(
+                    tags_and_current(&anonymous),
+                    [(phone_tag.clone(), false), (laptop_tag.clone(), false)],
+                    "asked without a session: most recently seen first"
+                );
+                let others = listed(&get(&client, "/devices/8", None).await.body);
+                assert_eq!(others.len(), 1);
+                assert!(!others[0].3, "no cookie: none is current");
+
+                let end = |tag: &str| format!("/devices/end/{tag}");
+                assert_eq!(
+                    get(&client, &end(phone_tag), Some(&laptop)).await.body,
+                    "true"
+                );
+                assert!(read_whoami(&client, &phone).await.ends_with("new=true"));
+                assert!(read_whoami(&client, &laptop).await.starts_with("Some(7)"));
+                assert!(read_whoami(&client, &other).await.starts_with("Some(8)"));
+                assert_eq!(get(&client, &end(phone_tag), None).await.body, "false");
+                assert_eq!(get(&client, &end("not-a-tag"), None).await.body, "false");
+                let left = listed(&get(&client, "/devices/7", Some(&laptop)).await.body);
+                assert_eq!(left.len(), 1);
+                assert_eq!(&left[0].0, laptop_tag);
+
+                // Signing out ends the session: it is listed no more.
+                get(&client, "/clear", Some(&laptop)).await;
+                assert_eq!(get(&client, "/devices/7", None).await.body, "");
+                get(&client, "/clear", Some(&other)).await;
+                if let Some(records) = backend.records().await {
+                    assert_eq!(records, 1, "only the visitor's session is left");
+                }
+            }
+        }
+    };
+}
+
+devices!(devices_on_memory, memory);
+devices!(devices_on_file, file);
+devices!(devices_on_redis, redis);
+devices!(devices_on_postgres, postgres);
+devices!(devices_on_mysql, mysql);
+devices!(devices_on_sqlite, sqlite);
+
+#[rocket::async_test]
+async fn your_devices_on_memcached_and_a_redis_cluster_says_it_cannot() {
+    for backend in [Backend::memcached(), Backend::redis_cluster()] {
+        let client = untracked(&backend, &[]).await;
+        get(&client, "/login/3", None).await.value();
+        let body = get(&client, "/devices/3", None).await.body;
+        assert!(body.starts_with("error: session store"), "{body}");
+        assert!(body.ends_with("cannot do this"), "{body}");
+    }
 }
 
 server_stores!(revoke_on_memory, memory);

@@ -15,22 +15,25 @@
 
 mod users;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rocket::fairing::AdHoc;
 use rocket::form::{Form, FromForm};
 use rocket::response::Redirect;
 use rocket::{get, launch, post, routes, uri, State};
 use rocket_dyn_templates::{context, Template};
-use rocket_keepsake::{flash, flash_msg, Config, Flash, Flashes, Keepsake, Session};
+use rocket_keepsake::{
+    flash, flash_msg, Config, Flash, Flashes, Keepsake, Session, SessionAdmin, SessionInfo,
+};
 
 use users::{Refused, Users};
 
 /// What this app keeps in the session.
 #[derive(Session, Default)]
 struct Auth {
-    /// A change of user (a login) re-issues the session id, against fixation.
-    #[session(rotate)]
+    /// A change of user (a login) re-issues the session id, against fixation; on a
+    /// server-side store, the user's sessions are indexed by it ("your devices").
+    #[session(rotate, index)]
     user: Option<String>,
     visits: u32,
 }
@@ -149,6 +152,7 @@ fn dashboard(
     mut auth: Session<'_, Auth>,
     notices: Flashes<'_, Notice>,
     remember: &State<RememberFor>,
+    devices: &State<Devices>,
 ) -> Result<Template, Redirected> {
     let Some(user) = auth.user.clone() else {
         let to_login = Redirect::to(uri!(login_page(username = _)));
@@ -165,8 +169,99 @@ fn dashboard(
         visits: auth.visits,
         permanent: auth.is_permanent(),
         remember_for: remember.describe(),
+        devices: devices.0,
     };
     Ok(Template::render("dashboard", context))
+}
+
+/// Whether sessions live in a server-side store, which can list a user's sessions
+/// ("your devices"): the signed cookie cannot.
+struct Devices(bool);
+
+/// One row of the "your devices" page.
+#[derive(serde::Serialize)]
+struct Device {
+    tag: String,
+    created: String,
+    last_seen: String,
+    current: bool,
+}
+
+impl Device {
+    fn of(session: &SessionInfo, now: SystemTime) -> Device {
+        let ago = |time: SystemTime| {
+            let secs = now.duration_since(time).unwrap_or_default().as_secs();
+            match secs {
+                0..=59 => "just now".to_owned(),
+                60..=3599 => format!("{} min ago", secs / 60),
+                3600..=86_399 => format!("{} h ago", secs / 3600),
+                _ => format!("{} days ago", secs / 86_400),
+            }
+        };
+        Device {
+            tag: session.tag.clone(),
+            created: ago(session.created),
+            last_seen: ago(session.last_seen),
+            current: session.current,
+        }
+    }
+}
+
+/// "Where you're signed in": each of the user's sessions, with a button to end it.
+#[get("/devices")]
+#[allow(clippy::result_large_err)] // as `dashboard`
+async fn devices_page(
+    auth: Session<'_, Auth>,
+    admin: SessionAdmin<'_>,
+    notices: Flashes<'_, Notice>,
+) -> Result<Template, Redirected> {
+    let Some(user) = auth.user.clone() else {
+        let to_login = Redirect::to(uri!(login_page(username = _)));
+        return Err(Flash::new(
+            to_login,
+            Notice::Warning,
+            "Please log in first.",
+        ));
+    };
+    let (devices, error) = match admin.sessions::<Auth, str>(&user).await {
+        Ok(sessions) => {
+            let now = SystemTime::now();
+            (sessions.iter().map(|s| Device::of(s, now)).collect(), None)
+        }
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let context = context! { flashes: &notices, user, devices, error };
+    Ok(Template::render("devices", context))
+}
+
+/// The "sign out" button of one device.
+#[derive(FromForm)]
+struct EndDevice {
+    tag: String,
+}
+
+/// Ends one of the user's sessions, found by its tag: only a tag listed for this user
+/// is accepted.
+#[post("/devices/end", data = "<form>")]
+async fn end_device(
+    form: Form<EndDevice>,
+    auth: Session<'_, Auth>,
+    admin: SessionAdmin<'_>,
+) -> Redirected {
+    let back = Redirect::to(uri!(devices_page));
+    let Some(user) = auth.user.as_deref() else {
+        return Flash::new(back, Notice::Warning, "Please log in first.");
+    };
+    let listed = admin.sessions::<Auth, str>(user).await;
+    let owned = listed.is_ok_and(|sessions| sessions.iter().any(|s| s.tag == form.tag));
+    if !owned {
+        return Flash::new(back, Notice::Warning, "That device is already signed out.");
+    }
+    match admin.revoke(&form.tag).await {
+        Ok(true) => Flash::new(back, Notice::Success, "Signed out that device."),
+        Ok(false) => Flash::new(back, Notice::Info, "That device was already signed out."),
+        Err(e) => Flash::new(back, Notice::Error, format!("Could not sign it out: {e}")),
+    }
 }
 
 #[post("/logout")]
@@ -194,13 +289,25 @@ fn app_on(figment: rocket::figment::Figment) -> rocket::Rocket<rocket::Build> {
     rocket::custom(figment)
         .attach(Keepsake::fairing())
         .attach(Template::fairing())
-        .attach(AdHoc::try_on_ignite("remember-me length", |rocket| async {
-            // The same `max_age` the session fairing reads; it reports a bad value.
-            match Config::from_figment(rocket.figment()) {
-                Ok(config) => Ok(rocket.manage(RememberFor(config.max_age))),
-                Err(_) => Err(rocket),
-            }
-        }))
+        .attach(AdHoc::try_on_ignite(
+            "remember-me and devices",
+            |rocket| async {
+                // The same `max_age` the session fairing reads; it reports a bad value.
+                let Ok(config) = Config::from_figment(rocket.figment()) else {
+                    return Err(rocket);
+                };
+                let server_side = config.store.is_some();
+                let rocket = rocket
+                    .manage(RememberFor(config.max_age))
+                    .manage(Devices(server_side));
+                // `SessionAdmin` needs a server-side store: on the cookie, the routes
+                // that use it would stop the launch.
+                Ok(match server_side {
+                    true => rocket.mount("/", routes![devices_page, end_device]),
+                    false => rocket,
+                })
+            },
+        ))
         .manage(Users::default())
         .mount(
             "/",

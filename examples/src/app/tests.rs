@@ -340,3 +340,127 @@ fn lifetimes_read_as_words() {
     assert_eq!(words(90), "90 seconds");
     assert_eq!(words(1_800), "30 minutes");
 }
+
+/// The `session` cookie a response sets, if any.
+fn session_cookie(response: &rocket::local::asynchronous::LocalResponse<'_>) -> Option<String> {
+    response
+        .cookies()
+        .get("session")
+        .map(|cookie| cookie.value().to_owned())
+}
+
+/// "Your devices" on Redis: two browsers signed in as one user; one lists both and
+/// signs the other out.
+#[rocket::async_test]
+async fn your_devices_lists_both_browsers_and_signs_one_out() {
+    use rocket::http::Cookie;
+
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("keepsake-example-devices-{nanos}:");
+    let figment = rocket::Config::figment()
+        .merge(("keepsake.store", &url))
+        .merge(("keepsake.store_prefix", &prefix));
+    let client = Client::untracked(super::app_on(figment))
+        .await
+        .expect("valid rocket");
+    let form = "username=grace&password=hopper1";
+    let send = |path: &'static str, cookie: Option<&str>, body: Option<String>| {
+        let mut request = match &body {
+            Some(body) => client
+                .post(path)
+                .header(ContentType::Form)
+                .body(body.clone()),
+            None => client.get(path),
+        };
+        if let Some(cookie) = cookie {
+            request = request.cookie(Cookie::new("session", cookie.to_owned()));
+        }
+        request.dispatch()
+    };
+    send("/register", None, Some(form.into())).await;
+    let laptop = session_cookie(&send("/login", None, Some(form.into())).await).expect("in");
+    let phone = session_cookie(&send("/login", None, Some(form.into())).await).expect("in");
+
+    let html = send("/dashboard", Some(&laptop), None)
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<a href="/devices">Your devices</a>"#),
+        "{html}"
+    );
+    let html = send("/devices", Some(&laptop), None)
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert_eq!(html.matches(r#"<li class="device">"#).count(), 2, "{html}");
+    assert_eq!(html.matches("(this device)").count(), 1, "{html}");
+    let tag = html
+        .split(r#"name="tag" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a sign-out button for the phone")
+        .to_owned();
+
+    // A tag that is not one of the user's sessions is refused.
+    let forged = send("/devices/end", Some(&laptop), Some("tag=AAAA".into())).await;
+    assert_eq!(forged.headers().get_one("Location"), Some("/devices"));
+    let html = send("/devices", Some(&laptop), None)
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(html.contains("already signed out"), "{html}");
+    assert_eq!(html.matches(r#"<li class="device">"#).count(), 2, "{html}");
+
+    let ended = send("/devices/end", Some(&laptop), Some(format!("tag={tag}"))).await;
+    assert_eq!(ended.headers().get_one("Location"), Some("/devices"));
+    let html = send("/dashboard", Some(&phone), None).await;
+    assert_eq!(html.status(), Status::SeeOther, "the phone is signed out");
+    let html = send("/devices", Some(&laptop), None)
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&flash("success", "Signed out that device.")),
+        "{html}"
+    );
+    assert_eq!(html.matches(r#"<li class="device">"#).count(), 1, "{html}");
+    let again = send("/devices/end", Some(&laptop), Some(format!("tag={tag}"))).await;
+    assert_eq!(again.status(), Status::SeeOther);
+
+    // Log out: the user is indexed no more. Then remove what the test wrote (what is
+    // left are visitors' sessions holding a flash: the logout's, the phone's).
+    send("/logout", Some(&laptop), Some(String::new())).await;
+    let redis = redis::Client::open(url).unwrap();
+    let mut con = redis.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let index: Vec<&String> = keys.iter().filter(|k| k.contains(":index:")).collect();
+    assert!(index.is_empty(), "{index:?}");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}
+
+#[rocket::async_test]
+async fn on_the_cookie_there_is_no_devices_page() {
+    let client = browser().await;
+    assert_eq!(page(&client, "/devices").await.0, Status::NotFound);
+    post(&client, "/register", "username=ada&password=lovelace").await;
+    post(&client, "/login", "username=ada&password=lovelace").await;
+    let (_, html) = page(&client, "/dashboard").await;
+    assert!(!html.contains("Your devices"), "{html}");
+}

@@ -9,12 +9,14 @@
 pub(crate) mod encrypted;
 pub(crate) mod flask;
 pub(crate) mod signed;
+pub(crate) mod tag;
 
 use std::time::Duration;
 
 pub(crate) use self::encrypted::Encrypted;
 pub(crate) use self::flask::Flask;
 pub(crate) use self::signed::{Purpose, Signed};
+pub(crate) use self::tag::Tags;
 
 /// Browsers drop cookies over 4096 bytes, so no longer value is worth decoding.
 pub(crate) const MAX_COOKIE_LEN: usize = 4096;

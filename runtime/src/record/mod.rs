@@ -22,6 +22,15 @@ pub(crate) const LIFETIME_KEY: &str = "_lifetime";
 /// first (Flask's `_flashes`).
 pub(crate) const FLASHES_KEY: &str = "_flashes";
 
+/// Reserved key holding the unix second a store-indexed session began (keepsake's,
+/// for [`SessionAdmin::sessions`](crate::SessionAdmin::sessions)).
+pub(crate) const CREATED_KEY: &str = "_created";
+
+/// Reserved key holding the unix second of the last request that wrote a
+/// store-indexed session (keepsake's, for
+/// [`SessionAdmin::sessions`](crate::SessionAdmin::sessions)).
+pub(crate) const SEEN_KEY: &str = "_seen";
+
 /// The most flash messages kept pending; pushing more drops the oldest.
 pub const MAX_FLASHES: usize = 64;
 
@@ -433,6 +442,24 @@ impl Record {
     pub(crate) fn holds_only_flashes(&mut self) -> bool {
         let mut keys = self.entries.iter().map(|(key, _)| key);
         keys.next() == Some(FLASHES_KEY) && keys.next().is_none()
+    }
+
+    /// For a session a store indexes (an `#[session(index)]` field holds a value) or
+    /// has indexed: notes this request as its last visit, at `now`, and when it
+    /// began (`created`) if not yet noted. Called only for a write the request makes
+    /// anyway, so tracking the visit costs no store call of its own.
+    pub(crate) fn note_visit(&mut self, now: u64, created: u64) {
+        let indexed = (0..self.index.len()).any(|i| {
+            let key = self.index[i];
+            self.entries.get(key).is_some_and(|value| value != "null")
+        });
+        if !indexed && self.entries.get(SEEN_KEY).is_none() {
+            return;
+        }
+        self.set(SEEN_KEY, now.to_string().into());
+        if self.entries.get(CREATED_KEY).is_none() {
+            self.set(CREATED_KEY, created.to_string().into());
+        }
     }
 
     /// Whether any key was set or removed by this request.

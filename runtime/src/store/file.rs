@@ -12,7 +12,7 @@ use rocket::tokio::sync::OnceCell;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
+use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
 const STORE: &str = "file";
 
@@ -39,8 +39,9 @@ const STRIPES: u64 = 64;
 ///   Flask-Session's `SESSION_FILE_THRESHOLD`): past it, a new session first makes room
 ///   by deleting expired files, then the least recently written ones, with a warning.
 /// - The directory is created, if missing, readable by its owner only (`0700`).
-/// - [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) reads every file:
-///   the store keeps no separate index.
+/// - [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) and
+///   [`SessionAdmin::sessions`](crate::SessionAdmin::sessions) read every file: the
+///   store keeps no separate index.
 ///
 /// File system calls run on Rocket's blocking thread pool, never on its async workers.
 ///
@@ -412,8 +413,36 @@ impl Inner {
     }
 
     fn revoke_all(&self, key: &str, value: &str) -> io::Result<usize> {
-        let wanted: serde_json::Value = serde_json::from_str(value).map_err(invalid)?;
         let mut ended = 0;
+        self.each_holding(key, value, |id, _| {
+            ended += usize::from(self.remove(id)?);
+            Ok(())
+        })?;
+        Ok(ended)
+    }
+
+    fn find(&self, key: &str, value: &str) -> io::Result<Vec<(SessionId, Loaded)>> {
+        let mut found = Vec::new();
+        self.each_holding(key, value, |id, stored| {
+            let fields = stored.fields.into_iter();
+            let fields = fields.map(|(key, value)| (key, value.get().to_owned()));
+            if let Some(id) = SessionId::from_verified(id.as_bytes().to_vec()) {
+                found.push((id, Loaded::Fields(fields.collect())));
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `each`, under the session's lock, with every live session whose key
+    /// `key` holds `value` (JSON text): a scan of every file, as there is no index.
+    fn each_holding(
+        &self,
+        key: &str,
+        value: &str,
+        mut each: impl FnMut(&str, Stored) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let wanted: serde_json::Value = serde_json::from_str(value).map_err(invalid)?;
         for name in self.session_files()? {
             let Some(id) = session_of(&name) else {
                 continue;
@@ -426,11 +455,11 @@ impl Inner {
                 .fields
                 .get(key)
                 .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok());
-            if held.as_ref() == Some(&wanted) && self.remove(id)? {
-                ended += 1;
+            if held.as_ref() == Some(&wanted) {
+                each(id, stored)?;
             }
         }
-        Ok(ended)
+        Ok(())
     }
 }
 
@@ -476,6 +505,11 @@ impl SessionStore for FileStore {
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.run(move |inner| inner.revoke_all(&key, &value)).await
+    }
+
+    async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.run(move |inner| inner.find(&key, &value)).await
     }
 }
 

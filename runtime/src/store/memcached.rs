@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memcache::{CommandError, MemcacheError, Url};
 
-use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
+use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
 const STORE: &str = "memcached";
 
@@ -40,7 +40,8 @@ const TOMBSTONE: &str = "{}";
 /// - `rename` (`cycle_id()`) writes the record under the new id, then turns the old
 ///   item into a tombstone with `cas` (undoing the copy if the old item changed
 ///   meanwhile), so that once it returns only the new id works.
-/// - [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) is not supported:
+/// - [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) and
+///   [`SessionAdmin::sessions`](crate::SessionAdmin::sessions) are not supported:
 ///   Memcached cannot list its items, and keeps no index.
 ///
 /// The client is synchronous: every call runs on Rocket's blocking thread pool, never
@@ -318,13 +319,23 @@ impl SessionStore for MemcachedStore {
     }
 
     async fn revoke_all(&self, _key: &str, _value: &str) -> Result<usize, StoreError> {
-        Err(StoreError::of_kind(
-            STORE,
-            StoreErrorKind::Unsupported,
-            "Memcached cannot list its items, so sessions cannot be found by an \
-             `#[session(index)]` value; use another server-side store for `revoke_all`",
-        ))
+        Err(unindexed())
     }
+
+    async fn find(&self, _key: &str, _value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        Err(unindexed())
+    }
+}
+
+/// Memcached's answer to `revoke_all` and `find`.
+fn unindexed() -> StoreError {
+    StoreError::of_kind(
+        STORE,
+        StoreErrorKind::Unsupported,
+        "Memcached cannot list its items, so sessions cannot be found by an \
+         `#[session(index)]` value (for `revoke_all` or `sessions`); use another \
+         server-side store",
+    )
 }
 
 #[cfg(test)]

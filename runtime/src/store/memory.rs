@@ -108,6 +108,13 @@ impl Inner {
         self.records.get_mut(id)
     }
 
+    /// The sessions indexed under `key` holding `value`, live or not.
+    fn indexed(&self, key: &str, value: &str) -> Vec<SessionId> {
+        let entry = (key.to_owned(), value.to_owned());
+        let ids = self.index.get(&entry).into_iter().flatten();
+        ids.cloned().collect()
+    }
+
     /// Removes the record under `id` and its index entries.
     fn remove(&mut self, id: &SessionId) -> Option<Stored> {
         let stored = self.records.remove(id)?;
@@ -317,12 +324,7 @@ impl SessionStore for MemoryStore {
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
         let now = Instant::now();
         let mut inner = self.lock();
-        let entry = (key.to_owned(), value.to_owned());
-        let ids: Vec<SessionId> = inner
-            .index
-            .get(&entry)
-            .map(|ids| ids.iter().cloned().collect())
-            .unwrap_or_default();
+        let ids = inner.indexed(key, value);
         let mut ended = 0;
         for id in &ids {
             if let Some(stored) = inner.remove(id) {
@@ -330,6 +332,19 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(ended)
+    }
+
+    async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let ids = inner.indexed(key, value);
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| {
+                let object = inner.live(&id, now)?.object.clone();
+                Some((id, Loaded::Object(object)))
+            })
+            .collect())
     }
 }
 

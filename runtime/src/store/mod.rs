@@ -67,7 +67,7 @@
 //! it undoes the copy and tries again): once it returns, only the new id works. With
 //! `cluster-require-full-coverage no` on the nodes, a master that is down gives 503s for
 //! the sessions in its slots only. A cluster keeps no `#[session(index)]` sets (they
-//! would span slots), so `revoke_all` answers "not supported" there.
+//! would span slots), so `revoke_all` and `sessions` answer "not supported" there.
 //!
 //! `FileStore::new(dir)` keeps one file per session, `<dir>/<id>.json`, named by the
 //! random id only. A write is a temporary file, `fsync`ed and renamed over the old one; a
@@ -88,7 +88,7 @@
 //! loads as nothing. Times to live over 30 days are sent as absolute Unix times, as
 //! Memcached requires. Sessions are spread over the servers by key hash; a server that
 //! is down gives 503s for the sessions on it. Memcached cannot list its items, so
-//! `revoke_all` answers "not supported" there.
+//! `revoke_all` and `sessions` answer "not supported" there.
 //!
 //! To keep sessions anywhere else, implement [`SessionStore`]; its docs carry a
 //! complete example.
@@ -494,12 +494,28 @@ pub trait SessionStore: Send + Sync + 'static {
     /// [`Unsupported`]: StoreErrorKind::Unsupported
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
         let _ = (key, value);
-        Err(StoreError::of_kind(
-            std::any::type_name::<Self>(),
-            StoreErrorKind::Unsupported,
-            "this store keeps no index of sessions by `#[session(index)]` value",
-        ))
+        Err(no_index::<Self>())
     }
+
+    /// The live sessions whose index key `key` holds `value` (JSON text), each with
+    /// its record, as [`SessionAdmin::sessions`](crate::SessionAdmin::sessions) asks:
+    /// found through the same index as [`revoke_all`](SessionStore::revoke_all). The
+    /// default keeps none: an [`Unsupported`] error.
+    ///
+    /// [`Unsupported`]: StoreErrorKind::Unsupported
+    async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        let _ = (key, value);
+        Err(no_index::<Self>())
+    }
+}
+
+/// What a store without an index of sessions answers when asked to use one.
+fn no_index<S: ?Sized>() -> StoreError {
+    StoreError::of_kind(
+        std::any::type_name::<S>(),
+        StoreErrorKind::Unsupported,
+        "this store keeps no index of sessions by `#[session(index)]` value",
+    )
 }
 
 /// A shared store: keep an `Arc` to inspect or administer the store the fairing uses.
@@ -537,5 +553,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
 
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
         (**self).revoke_all(key, value).await
+    }
+
+    async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        (**self).find(key, value).await
     }
 }

@@ -14,7 +14,7 @@ use redis::{
 };
 use rocket::tokio::sync::{Mutex, OnceCell};
 
-use super::{Changes, Fields, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
+use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
 /// The names of the index keys (`#[session(index)]`) ever used, under the prefix, and
 /// the set of the sessions whose key `name` holds `value`: shared by every script.
@@ -120,6 +120,23 @@ redis.call('DEL', set)
 return ended
 ";
 
+/// The live sessions in a value's index set whose key still holds it, each as its id
+/// then its fields.
+///
+/// ARGV: prefix, name, value.
+const FIND: &str = r"
+local name, value = ARGV[2], ARGV[3]
+local found = {}
+for _, id in ipairs(redis.call('SMEMBERS', entry(name, value))) do
+  local key = prefix .. id
+  if value_of(key, name) == value then
+    found[#found + 1] = id
+    found[#found + 1] = redis.call('HGETALL', key)
+  end
+end
+return found
+";
+
 /// The cluster's save: [`SAVE`] without the index, whose sets live in other slots.
 ///
 /// KEYS: the record. ARGV: create, ttl, #set, the set pairs, the removed keys.
@@ -197,6 +214,7 @@ pub struct RedisStore {
     delete: Script,
     rename: Script,
     revoke: Script,
+    find: Script,
     cluster_save: Script,
     cluster_copy: Script,
     cluster_delete_if_same: Script,
@@ -422,6 +440,7 @@ impl RedisStore {
             delete: script(DELETE),
             rename: script(RENAME),
             revoke: script(REVOKE),
+            find: script(FIND),
             cluster_save: Script::new(CLUSTER_SAVE),
             cluster_copy: Script::new(CLUSTER_COPY),
             cluster_delete_if_same: Script::new(CLUSTER_DELETE_IF_SAME),
@@ -547,6 +566,29 @@ impl RedisStore {
 impl RedisStore {
     /// [`failed`], after which a Sentinel-managed store asks the sentinels for the
     /// master again: the failure may be a failover.
+    /// Runs `script`, one of those that take the sessions whose index key `key`
+    /// holds `value`; a cluster keeps no index.
+    async fn by_index<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        key: &str,
+        value: &str,
+    ) -> Result<T, StoreError> {
+        if self.is_cluster() {
+            return Err(StoreError::of_kind(
+                "redis",
+                StoreErrorKind::Unsupported,
+                "a Redis Cluster keeps no index of sessions (its sets would span slots)",
+            ));
+        }
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(&self.prefix).arg(key).arg(value);
+        invocation
+            .invoke_async(&mut self.connection().await?)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
     fn failed(&self, error: RedisError) -> StoreError {
         if let Target::Sentinel(sentinel) = &self.target {
             sentinel.forget();
@@ -575,6 +617,24 @@ struct NotUtf8 {
     field: String,
 }
 
+/// A hash's fields as a record's; a value that is not UTF-8 makes it unreadable.
+fn fields(raw: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Fields, StoreError> {
+    let mut fields = Fields::with_capacity(raw.len());
+    for (field, value) in raw {
+        let field = String::from_utf8_lossy(&field).into_owned();
+        let Ok(value) = String::from_utf8(value) else {
+            let cause = NotUtf8 { field };
+            return Err(StoreError::of_kind(
+                "redis",
+                StoreErrorKind::Unreadable,
+                cause,
+            ));
+        };
+        fields.insert(field, value);
+    }
+    Ok(fields)
+}
+
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -596,21 +656,7 @@ impl SessionStore for RedisStore {
             .hgetall(self.key(id))
             .await
             .map_err(|e| self.failed(e))?;
-        let mut fields = Fields::with_capacity(raw.len());
-        for (field, value) in raw {
-            let field = String::from_utf8_lossy(&field).into_owned();
-            match String::from_utf8(value) {
-                Ok(value) => fields.insert(field, value),
-                Err(_) => {
-                    let cause = NotUtf8 { field };
-                    return Err(StoreError::of_kind(
-                        "redis",
-                        StoreErrorKind::Unreadable,
-                        cause,
-                    ));
-                }
-            };
-        }
+        let fields = fields(raw)?;
         Ok(Some(fields).filter(|f| !f.is_empty()))
     }
 
@@ -687,19 +733,18 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
-        if self.is_cluster() {
-            return Err(StoreError::of_kind(
-                "redis",
-                StoreErrorKind::Unsupported,
-                "a Redis Cluster keeps no index of sessions (its sets would span slots)",
-            ));
+        self.by_index(&self.revoke, key, value).await
+    }
+
+    async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        let found: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> =
+            self.by_index(&self.find, key, value).await?;
+        let mut sessions = Vec::with_capacity(found.len());
+        for (id, raw) in found {
+            if let Some(id) = SessionId::from_verified(id.into_bytes()) {
+                sessions.push((id, Loaded::Fields(fields(raw)?)));
+            }
         }
-        let mut invocation = self.revoke.prepare_invoke();
-        invocation.arg(&self.prefix).arg(key).arg(value);
-        let ended: usize = invocation
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(|e| self.failed(e))?;
-        Ok(ended)
+        Ok(sessions)
     }
 }

@@ -116,6 +116,14 @@ impl<DB: Run> Connection for CountedConnection<DB> {
         Box::pin(async move { Ok(DB::fetch_text(&mut self.con, sql, binds).await?) })
     }
 
+    fn fetch_pairs<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, DbError>> {
+        Box::pin(async move { Ok(DB::fetch_pairs(&mut self.con, sql, binds).await?) })
+    }
+
     fn fetch_int<'a>(
         &'a mut self,
         sql: &'a str,

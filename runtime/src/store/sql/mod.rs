@@ -522,10 +522,44 @@ impl<E: Engine> SessionStore for SqlStore<E> {
     }
 
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("DELETE FROM ").push(&self.table);
+        self.holding(&mut sql, key, value).await?;
+        let ended = self.execute(&numbered::<E>(sql.text), &sql.binds).await?;
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
+    }
+
+    async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT id, ")
+            .push(E::DATA)
+            .push(" FROM ")
+            .push(&self.table);
+        self.holding(&mut sql, key, value).await?;
+        let (_, mut con) = self.connect(Work::Read).await?;
+        let rows = self
+            .bounded(con.fetch_pairs(&numbered::<E>(sql.text), &sql.binds))
+            .await?;
+        let found = rows.into_iter().filter_map(|(id, data)| {
+            let id = SessionId::from_verified(id.into_bytes())?;
+            Some((id, Loaded::Object(E::json_out(data))))
+        });
+        Ok(found.collect())
+    }
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// Adds to `sql` the condition that picks the live rows whose session key `key`
+    /// holds `value` (JSON text), through the index over `key`, made if missing.
+    async fn holding<'a>(
+        &self,
+        sql: &mut Sql<'a>,
+        key: &str,
+        value: &'a str,
+    ) -> Result<(), StoreError> {
         self.ready().await?;
         self.index(&[key.to_owned()]).await;
-        let mut sql = Sql::default();
-        sql.push("DELETE FROM ").push(&self.table).push(" WHERE ");
+        sql.push(" WHERE ");
         let narrow = E::narrow(&self.table, key).filter(|_| self.indexed.get(key) == Some(true));
         if let Some(narrow) = narrow {
             sql.push(&narrow)
@@ -538,8 +572,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
             .push(E::MATCH)
             .bind(Bind::Text(E::json_in(value)));
         sql.push(" AND expires_at > ").push(E::NOW);
-        let ended = self.execute(&numbered::<E>(sql.text), &sql.binds).await?;
-        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
+        Ok(())
     }
 }
 

@@ -145,6 +145,14 @@ impl<DB: RowsAffected> Connection for PoolConnection<DB> {
         Box::pin(async move { Ok(DB::fetch_text(self, sql, binds).await?) })
     }
 
+    fn fetch_pairs<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, DbError>> {
+        Box::pin(async move { Ok(DB::fetch_pairs(self, sql, binds).await?) })
+    }
+
     fn fetch_int<'a>(
         &'a mut self,
         sql: &'a str,

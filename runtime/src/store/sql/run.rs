@@ -54,6 +54,13 @@ pub(crate) trait Connection: Send {
         binds: &'a [Bind<'a>],
     ) -> BoxFuture<'a, Result<Option<String>, DbError>>;
 
+    /// The first two columns of every row of `sql`, as text.
+    fn fetch_pairs<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, DbError>>;
+
     /// The first column of the first row of `sql`, as an integer.
     fn fetch_int<'a>(
         &'a mut self,
@@ -135,6 +142,13 @@ macro_rules! sqlx_run {
                 binds: &'a [super::Bind<'a>],
             ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>>;
 
+            /// The first two columns of every row of `sql`, as text.
+            fn fetch_pairs<'a>(
+                con: &'a mut Self::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Vec<(String, String)>, sqlx::Error>>;
+
             /// The first column of the first row of `sql`, as an integer.
             fn fetch_int<'a>(
                 con: &'a mut Self::Connection,
@@ -194,6 +208,19 @@ macro_rules! sqlx_run {
                     let row = Self::fetch_row(con, sql, binds).await?;
                     row.map(|row| sqlx::Row::try_get::<String, _>(&row, 0))
                         .transpose()
+                })
+            }
+
+            fn fetch_pairs<'a>(
+                con: &'a mut DB::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Vec<(String, String)>, sqlx::Error>> {
+                Box::pin(async move {
+                    let rows = Self::query(sql, binds).fetch_all(con).await?;
+                    rows.iter()
+                        .map(|row| Ok((sqlx::Row::try_get(row, 0)?, sqlx::Row::try_get(row, 1)?)))
+                        .collect()
                 })
             }
 
