@@ -1,15 +1,17 @@
 // One session shared by a running Flask app and the Rocket example, in one browser:
 // log in on Flask, see the user on Rocket; Rocket's rewrite is read back by Flask;
-// logging out on Rocket logs out of both. Usage: node flask.mjs ROCKET_URL FLASK_URL
+// logging out on Rocket logs out of both. Usage: node flask.mjs ROCKET_URL FLASK_URL [label]
+// (the label names the screenshots and the report: `flask`, or `flask-session` when the
+// two share server-side sessions through Flask-Session on Redis).
 import { launch, screenshots, shots } from "./chromium.mjs";
 import assert from "node:assert/strict";
 
-const [rocket, flask] = process.argv.slice(2);
+const [rocket, flask, label = "flask"] = process.argv.slice(2);
 
 const browser = await launch();
 const context = await browser.newContext();
 const page = await context.newPage();
-const shot = screenshots(page, "flask");
+const shot = screenshots(page, label);
 const text = () => page.locator("body").innerText();
 const sessionCookies = async () => (await context.cookies()).filter((c) => c.name === "session");
 
@@ -44,10 +46,10 @@ try {
   assert.match(await text(), /Legacy login \(Flask\)/, "logged out of Flask too");
   assert.doesNotMatch(await text(), new RegExp(user));
   await shot("flask-after-rocket-logout");
-  console.log(`flask: every step passed; screenshots in ${shots}`);
+  console.log(`${label}: every step passed; screenshots in ${shots}`);
 } catch (error) {
   await shot("failure").catch(() => {});
-  console.error(`flask: ${error.stack ?? error}`);
+  console.error(`${label}: ${error.stack ?? error}`);
   process.exitCode = 1;
 } finally {
   await browser.close();

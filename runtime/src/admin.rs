@@ -44,7 +44,8 @@ use crate::view::IndexedView;
 /// ```
 pub struct SessionAdmin<'r> {
     store: &'r Arc<dyn SessionStore>,
-    tags: &'r Tags,
+    /// Makes session tags; none where the store cannot list sessions anyway.
+    tags: Option<&'r Tags>,
     /// The id of the session the request's cookie names, if it verifies.
     current: Option<SessionId>,
 }
@@ -130,6 +131,9 @@ impl SessionAdmin<'_> {
         value: &K,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let found = self.store.find(V::INDEX_KEY, &json(value)?).await?;
+        let Some(tags) = self.tags else {
+            return Ok(Vec::new());
+        };
         let mut sessions: Vec<SessionInfo> = found
             .into_iter()
             .map(|(id, loaded)| {
@@ -139,7 +143,7 @@ impl SessionAdmin<'_> {
                     UNIX_EPOCH + Duration::from_secs(seconds.unwrap_or(0))
                 };
                 SessionInfo {
-                    tag: self.tags.tag(&id),
+                    tag: tags.tag(&id),
                     created: time(CREATED_KEY),
                     last_seen: time(SEEN_KEY),
                     current: self.current.as_ref() == Some(&id),
@@ -166,7 +170,7 @@ impl SessionAdmin<'_> {
     /// session works as with [`revoke_all`](SessionAdmin::revoke_all): this request's
     /// changes to it are not saved.
     pub async fn revoke(&self, tag: &str) -> Result<bool, StoreError> {
-        let Some(id) = self.tags.open(tag) else {
+        let Some(id) = self.tags.and_then(|tags| tags.open(tag)) else {
             return Ok(false);
         };
         let live = self.store.load_record(&id).await?.is_some();
@@ -191,13 +195,13 @@ impl<'r> FromRequest<'r> for SessionAdmin<'r> {
             let e = SessionError::NotAttached;
             return Outcome::Error((e.status(), e));
         };
-        match (&shared.backend, &shared.tags) {
-            (Backend::Store(store), Some(tags)) => Outcome::Success(SessionAdmin {
+        match &shared.backend {
+            Backend::Store(store) => Outcome::Success(SessionAdmin {
                 store,
-                tags,
+                tags: shared.tags.as_ref(),
                 current: current(shared, req),
             }),
-            _ => {
+            Backend::Cookie => {
                 let e = SessionError::NoServerStore;
                 Outcome::Error((e.status(), e))
             }

@@ -104,6 +104,22 @@ pub struct Config {
     /// until it expires, as it could be used before. Fails launch without a
     /// server-side store. Default: `false`.
     pub migrate_cookie_sessions: bool,
+    /// Keep records and the id cookie in Flask-Session's format (0.7, 0.8; msgpack),
+    /// on the store `store` names (`redis://`, `rediss://`, `redis+cluster://`,
+    /// `redis+sentinel://`, `memcache://`, `postgres://`, `mysql://`, `sqlite://`:
+    /// Flask-Session's SQLAlchemy table), so that a Flask app on Flask-Session and this
+    /// one share server-side sessions. Fails launch with another store. Default:
+    /// `false`.
+    pub flask_session: bool,
+    /// Flask-Session's `SESSION_KEY_PREFIX`, with `flask_session`. Default: `"session:"`.
+    pub flask_session_prefix: String,
+    /// Flask-Session's `SESSION_SQLALCHEMY_TABLE`, with `flask_session` on an SQL store.
+    /// Default: `"sessions"`.
+    pub flask_session_table: String,
+    /// Flask-Session's `SESSION_USE_SIGNER`: the id cookie is signed with
+    /// `flask_secret_key` (itsdangerous' `Signer`, salt `flask-session`), which must be
+    /// set. Default: `false`.
+    pub flask_session_signer: bool,
 }
 
 /// Shows every setting but the keys.
@@ -141,6 +157,10 @@ impl fmt::Debug for Config {
             .field("store_table", &self.store_table)
             .field("store_prefix", &self.store_prefix)
             .field("migrate_cookie_sessions", &self.migrate_cookie_sessions)
+            .field("flask_session", &self.flask_session)
+            .field("flask_session_prefix", &self.flask_session_prefix)
+            .field("flask_session_table", &self.flask_session_table)
+            .field("flask_session_signer", &self.flask_session_signer)
             .finish()
     }
 }
@@ -169,6 +189,10 @@ impl Default for Config {
             store_table: None,
             store_prefix: None,
             migrate_cookie_sessions: false,
+            flask_session: false,
+            flask_session_prefix: "session:".into(),
+            flask_session_table: "sessions".into(),
+            flask_session_signer: false,
         }
     }
 }
@@ -299,6 +323,31 @@ pub enum Rule {
          and none is configured; set `store` (or give the fairing a store), or remove it"
     )]
     MigrateWithoutStore,
+    /// `flask_session` with a store Flask-Session does not share, or none.
+    #[error(
+        "`flask_session = true` shares sessions with Flask-Session on Redis (`store = \
+         \"redis://..\"`, `rediss://`, `redis+cluster://`, `redis+sentinel://`), Memcached \
+         (`memcache://`) or its SQLAlchemy table (`postgres://`, `mysql://`, `sqlite://`); \
+         {0}: set `store` to where your Flask app keeps its sessions, or remove \
+         `flask_session` (Flask-Session's filesystem and cachelib layouts store pickles)"
+    )]
+    FlaskSessionStore(&'static str),
+    /// `flask_session_signer` without `flask_secret_key`.
+    #[error(
+        "`flask_session_signer = true` signs the id cookie with Flask's `SECRET_KEY`: set \
+         `flask_secret_key`, or remove `flask_session_signer`"
+    )]
+    FlaskSessionSignerWithoutKey,
+    /// `flask_session_signer` or another Flask-Session key without `flask_session`.
+    #[error("`{0}` is set, but `flask_session` is not; set `flask_session = true`, or remove it")]
+    FlaskSessionKeyUnused(&'static str),
+    /// `flask_session` with `encrypt`, `absolute_timeout` or `store_prefix`.
+    #[error(
+        "`{0}` cannot be used with `flask_session`: Flask-Session's cookie holds the plain or \
+         signed id, with no time in it, and its records are named by `flask_session_prefix` \
+         and `flask_session_table`; remove one of them"
+    )]
+    FlaskSessionWith(&'static str),
     /// `flask_secret_key` with `encrypt`.
     #[error(
         "`encrypt = true` cannot be used with `flask_secret_key`: Flask reads only its own \
@@ -347,6 +396,10 @@ const KEYS: &[&str] = &[
     "store_table",
     "store_prefix",
     "migrate_cookie_sessions",
+    "flask_session",
+    "flask_session_prefix",
+    "flask_session_table",
+    "flask_session_signer",
 ];
 
 impl Config {
@@ -406,11 +459,14 @@ impl Config {
         if self.partitioned && !self.secure {
             return Some(Rule::Partitioned);
         }
+        if let Some(rule) = self.broken_flask_session_rule() {
+            return Some(rule);
+        }
         if let Some(key) = &self.flask_secret_key {
             if key.is_empty() || self.flask_fallback_keys.iter().any(String::is_empty) {
                 return Some(Rule::EmptyFlaskKey);
             }
-            if self.absolute_timeout.is_some() {
+            if self.absolute_timeout.is_some() && !self.flask_session {
                 return Some(Rule::FlaskWithAbsoluteTimeout);
             }
             if self.encrypt {
@@ -418,6 +474,37 @@ impl Config {
             }
         }
         None
+    }
+}
+
+impl Config {
+    /// The rules of the Flask-Session keys that need no store to check.
+    fn broken_flask_session_rule(&self) -> Option<Rule> {
+        if !self.flask_session {
+            let defaults = Config::default();
+            if self.flask_session_signer {
+                return Some(Rule::FlaskSessionKeyUnused("flask_session_signer"));
+            }
+            if self.flask_session_prefix != defaults.flask_session_prefix {
+                return Some(Rule::FlaskSessionKeyUnused("flask_session_prefix"));
+            }
+            if self.flask_session_table != defaults.flask_session_table {
+                return Some(Rule::FlaskSessionKeyUnused("flask_session_table"));
+            }
+            return None;
+        }
+        if self.flask_session_signer && self.flask_secret_key.is_none() {
+            return Some(Rule::FlaskSessionSignerWithoutKey);
+        }
+        let with = [
+            ("encrypt", self.encrypt),
+            ("absolute_timeout", self.absolute_timeout.is_some()),
+            ("store_prefix", self.store_prefix.is_some()),
+            ("store_table", self.store_table.is_some()),
+        ];
+        with.into_iter()
+            .find(|(_, set)| *set)
+            .map(|(key, _)| Rule::FlaskSessionWith(key))
     }
 }
 

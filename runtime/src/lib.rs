@@ -188,6 +188,7 @@
 //! [`SessionAdmin::sessions`] lists a user's sessions ("your devices"). The
 //! [`store`] module has the details; [`Config`] lists every key (`max_age`,
 //! `idle_timeout`, cookie attributes, `flask_secret_key` to share Flask's own cookie,
+//! `flask_session` to share Flask-Session's records (Redis, Memcached, SQL),
 //! `store_table`, `store_prefix`, …).
 //!
 //! # Testing

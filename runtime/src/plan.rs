@@ -56,6 +56,8 @@ pub(crate) struct Write {
     pub(crate) target: Target,
     pub(crate) changes: Changes,
     pub(crate) ttl: Duration,
+    /// How many random bytes a new id holds.
+    pub(crate) id_bytes: usize,
 }
 
 /// Which record a store write goes to.
@@ -146,7 +148,11 @@ pub(crate) fn plan<'a>(
     let lifetime = lifetime(record, config);
     let life = CookieLife::of(permanent, lifetime);
     if let Some(store) = rules.store {
-        record.note_visit(now, created);
+        if !config.flask_session {
+            // Flask-Session keeps no index to list sessions by: its records get no
+            // keys of keepsake's own.
+            record.note_visit(now, created);
+        }
         let (target, changes) = match record.lifecycle() {
             Lifecycle::Loaded { id: Some(id), .. } => {
                 (Target::Update(id.clone()), record.changes())
@@ -169,10 +175,15 @@ pub(crate) fn plan<'a>(
             // An anonymous visitor's flash: read on the next page, or never.
             ttl = ttl.min(config.flash_only_ttl);
         }
+        let id_bytes = match config.flask_session {
+            true => SessionId::FLASK_SESSION_BYTES,
+            false => SessionId::BYTES,
+        };
         let write = Write {
             target,
             changes,
             ttl,
+            id_bytes,
         };
         return Plan::Store {
             store,

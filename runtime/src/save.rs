@@ -95,7 +95,7 @@ pub(crate) async fn apply(
     write: Write,
 ) -> Result<Option<SessionId>, StoreError> {
     let new_id = || {
-        SessionId::generate()
+        SessionId::generate_of(write.id_bytes)
             .map_err(|e| StoreError::of_kind("keepsake", StoreErrorKind::NoRandomId, e))
     };
     let id = match write.target {

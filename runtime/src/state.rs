@@ -9,7 +9,9 @@ use rocket::figment::{value::Value, Figment};
 use rocket::Request;
 
 use crate::clock::{unix_seconds, Clock};
-use crate::codec::{self, Encrypted, Flask, Format, Limits, Purpose, Signed, Tags};
+use crate::codec::{
+    self, Encrypted, Flask, FlaskSessionIds, Format, Limits, Purpose, Signed, Tags,
+};
 use crate::config::{BadKey, Config, ConfigError, Rule, Secret};
 use crate::error::{report, SessionError};
 use crate::record::Record;
@@ -69,15 +71,30 @@ impl Shared {
     ) -> Result<Shared, ConfigError> {
         let store = match (store, &config.store) {
             (Some(_), Some(_)) => return Err(ConfigError::StoreTwice),
+            (Some(_), None) if config.flask_session => {
+                let given = "the fairing was given a store in code";
+                return Err(ConfigError::Rule(Rule::FlaskSessionStore(given)));
+            }
             (Some(store), None) => Some(store),
             (None, Some(url)) => {
+                let table = match config.flask_session {
+                    true => Some(&*config.flask_session_table),
+                    false => config.store_table.as_deref(),
+                };
                 let names = crate::store::url::Names {
-                    table: config.store_table.as_deref(),
+                    table,
                     prefix: config.store_prefix.as_deref(),
+                    flask_session: config
+                        .flask_session
+                        .then_some(&*config.flask_session_prefix),
                 };
                 let store = crate::store::url::open(url, names).map_err(ConfigError::Store)?;
                 log::info!(target: "rocket_keepsake", "sessions are kept in the store at `{}`", crate::store::url::redact(url));
                 Some(store)
+            }
+            (None, None) if config.flask_session => {
+                let none = "no `store` is set";
+                return Err(ConfigError::Rule(Rule::FlaskSessionStore(none)));
             }
             (None, None) => None,
         };
@@ -90,6 +107,16 @@ impl Shared {
         }
         let (mut migrate, mut tags) = (Vec::new(), None);
         let format = match (&config.flask_secret_key, &backend) {
+            _ if config.flask_session => {
+                let signer = config.flask_secret_key.as_deref();
+                let signer = signer.filter(|_| config.flask_session_signer);
+                if config.migrate_cookie_sessions {
+                    let (secret, fallbacks) = keys(figment, &config)?;
+                    let record = Purpose::Record;
+                    migrate.push(Format::Signed(Signed::new(record, &secret, &fallbacks)));
+                }
+                Format::FlaskSession(FlaskSessionIds::new(signer))
+            }
             (None, _) => {
                 let (secret, fallbacks) = keys(figment, &config)?;
                 if let Backend::Store(_) = backend {

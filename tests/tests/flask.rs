@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::python::{PythonApp, Reply};
 use common::*;
 use rocket::figment::value::Value;
 use rocket::http::Status;
@@ -25,74 +23,15 @@ use serde_json::json;
 const FLASK_SECRET: &str = "flask-secret";
 const FLASK_OLD_SECRET: &str = "flask-old-secret";
 
-/// The running Flask app: its port, and the pipe whose closing (when this test
-/// process exits) makes it exit.
-struct FlaskApp {
-    port: u16,
-    _child: Child,
-    _stdin: ChildStdin,
-}
-
-fn flask_app() -> &'static FlaskApp {
-    static APP: OnceLock<FlaskApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/flask/app.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs (.ci/run installs Flask)");
-        let stdin = child.stdin.take().expect("a piped stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("a piped stdout"))
-            .read_line(&mut line)
-            .expect("the Flask app prints its port");
-        let port = line.trim().parse().unwrap_or_else(|_| {
-            panic!("the Flask app did not start: {line:?} (is Flask installed?)")
-        });
-        FlaskApp {
-            port,
-            _child: child,
-            _stdin: stdin,
-        }
-    })
-}
-
-/// What the Flask app answered.
-struct FlaskReply {
-    body: String,
-    /// The `session` cookie it set, if any (`Some("")` when it deleted it).
-    cookie: Option<String>,
+/// The running Flask app.
+fn flask_app() -> &'static PythonApp {
+    static APP: OnceLock<PythonApp> = OnceLock::new();
+    APP.get_or_init(|| PythonApp::start("flask/app.py", &[]))
 }
 
 /// GETs `path` from the Flask app over HTTP, sending `cookie` as `session`.
-fn flask_get(path: &str, cookie: Option<&str>) -> FlaskReply {
-    let mut stream = TcpStream::connect(("127.0.0.1", flask_app().port)).expect("Flask answers");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: session={c}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
-    let cookie = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(": ")?;
-        let value = value.strip_prefix("session=")?;
-        name.eq_ignore_ascii_case("set-cookie")
-            .then(|| value.split(';').next().unwrap_or("").to_owned())
-    });
-    FlaskReply {
-        body: body.to_owned(),
-        cookie,
-    }
+fn flask_get(path: &str, cookie: Option<&str>) -> Reply {
+    flask_app().get(path, cookie)
 }
 
 /// What Flask's `/read` shows of the session: each key's Python type and value.

@@ -243,3 +243,68 @@ async fn store_table_and_store_prefix_name_what_a_configured_store_uses() {
         .unwrap();
     assert!(!keys.is_empty(), "the record lives under the prefix");
 }
+
+#[rocket::async_test]
+async fn flask_session_fails_launch_where_flask_session_shares_nothing() {
+    let on = ("flask_session", Value::from(true));
+    let redis = ("store", Value::from("redis://127.0.0.1:6379"));
+    let cases: &[(&[(&str, Value)], &str)] = &[
+        (std::slice::from_ref(&on), "no `store` is set"),
+        (
+            &[on.clone(), ("store", "memory".into())],
+            "`memory` is not a store",
+        ),
+        (
+            &[on.clone(), ("store", "file:x".into())],
+            "`file:x` is not a store",
+        ),
+        (
+            &[
+                on.clone(),
+                ("store", "sqlite::memory:".into()),
+                ("store_table", "t".into()),
+            ],
+            "`store_table` cannot be used",
+        ),
+        (
+            &[
+                on.clone(),
+                redis.clone(),
+                ("flask_session_signer", true.into()),
+            ],
+            "set `flask_secret_key`",
+        ),
+        (
+            &[on.clone(), redis.clone(), ("encrypt", true.into())],
+            "`encrypt` cannot be used",
+        ),
+        (
+            &[on.clone(), redis.clone(), ("store_prefix", "a:".into())],
+            "`store_prefix` cannot be used",
+        ),
+        (
+            &[redis.clone(), ("flask_session_prefix", "x:".into())],
+            "`flask_session_prefix` is set, but `flask_session` is not",
+        ),
+    ];
+    for (settings, says) in cases {
+        let (kind, logs) = ignite_error(settings).await;
+        assert!(kind, "{settings:?}: not a fairing failure");
+        assert!(logs.contains(says), "{settings:?}: {logs}");
+    }
+    // A store given in code: the format cannot be told from it.
+    capture_logs();
+    take_logs();
+    let given = app_with(Keepsake::with_store(MemoryStore::new()), &[on]);
+    let error = given
+        .ignite()
+        .await
+        .expect_err("flask_session with a store in code");
+    assert!(matches!(error.kind(), ErrorKind::FailedFairings(_)));
+    let logs = take_logs();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("given a store in code")),
+        "{logs:?}"
+    );
+}

@@ -38,7 +38,9 @@ impl Backend {
     }
 
     async fn client_with(&self, fairing: Keepsake, settings: &[(&str, Value)]) -> Client {
-        let rocket = app_with(fairing, settings)
+        let mut settings = settings.to_vec();
+        settings.extend(self.settings());
+        let rocket = app_with(fairing, &settings)
             .mount(
                 "/",
                 routes![
@@ -195,7 +197,8 @@ macro_rules! suite {
 
             #[rocket::async_test]
             async fn any_string_a_client_can_send_round_trips() {
-                let client = backend().client(&[]).await;
+                let backend = backend();
+                let client = backend.client(&[]).await;
                 // U+0000 in a value, written by an insert, then by an update.
                 let cookie = get(&client, "/login/ab%00cd", None).await.value();
                 let read = get(&client, "/read", Some(&cookie)).await;
@@ -215,6 +218,14 @@ macro_rules! suite {
                 );
                 // Lone surrogates in JSON text, and a key holding U+E000, set and removed.
                 let set = get(&client, "/odd/set", Some(&cookie)).await;
+                if backend.is_flask_session() {
+                    // msgpack strings are UTF-8, which a lone surrogate is not: refused,
+                    // and nothing of the request written.
+                    assert_eq!(set.status, Status::InternalServerError);
+                    let odd = get(&client, "/odd", Some(&cookie)).await.body;
+                    assert_eq!(odd, "None None");
+                    return;
+                }
                 assert_eq!(set.status, Status::Ok);
                 let cookie = set.cookie().map_or(cookie, |c| c.value().to_owned());
                 let odd = get(&client, "/odd", Some(&cookie)).await.body;
@@ -236,6 +247,23 @@ macro_rules! suite {
                 } else {
                     2048
                 };
+                if let Backend::Sql {
+                    engine: Engine::MySql,
+                    flask: true,
+                    ..
+                } = backend
+                {
+                    // Flask-Session's MySQL table holds 64 KiB a record (a `BLOB`): past
+                    // it, refused as a 500, with nothing written.
+                    let refused = get(&client, "/big/70000", None).await;
+                    assert_eq!(refused.status, Status::InternalServerError);
+                    assert_eq!(backend.records().await, Some(0));
+                    let fits = get(&client, "/big/60000", None).await;
+                    assert_eq!(fits.status, Status::Ok);
+                    let read = read_session(&client, &fits.value()).await;
+                    assert!(read.starts_with(&format!("user=Some(\"{}\")", "x".repeat(60000))));
+                    return;
+                }
                 let big = get(&client, &format!("/big/{n}"), None).await;
                 assert_eq!(big.status, Status::Ok);
                 let read = read_session(&client, &big.value()).await;
@@ -355,10 +383,33 @@ macro_rules! suite {
             #[rocket::async_test]
             async fn idle_sessions_expire() {
                 let clock = ManualClock::new();
-                let client = backend()
+                let backend = backend();
+                let client = backend
                     .clocked_client(&clock, &[("idle_timeout", Value::from(600u64))])
                     .await;
                 let cookie = get(&client, "/login/ada", None).await.value();
+                if let Backend::Redis {
+                    url,
+                    prefix,
+                    flask: true,
+                    ..
+                } = &backend
+                {
+                    // Flask-Session's cookie carries no time: the store expires it.
+                    let mut con = redis_connection(url).await;
+                    let ttl: i64 = con.pttl(format!("{prefix}{cookie}")).await.unwrap();
+                    assert!((590_000..=600_000).contains(&ttl), "{ttl}");
+                    return;
+                }
+                if backend.is_flask_session() {
+                    // Memcached tells no time to live: let a one-second one pass.
+                    let client = backend.client(&[("idle_timeout", Value::from(1u64))]).await;
+                    let cookie = get(&client, "/login/ada", None).await.value();
+                    assert!(read_session(&client, &cookie).await.ends_with("new=false"));
+                    rocket::tokio::time::sleep(Duration::from_millis(2500)).await;
+                    assert!(read_session(&client, &cookie).await.ends_with("new=true"));
+                    return;
+                }
                 clock.advance(Duration::from_secs(601));
                 assert!(read_session(&client, &cookie).await.ends_with("new=true"));
             }
@@ -383,11 +434,16 @@ suite!(on_cookie, cookie);
 suite!(on_memory, memory);
 suite!(on_file, file);
 suite!(on_memcached, memcached);
+suite!(on_memcached_flask_session, memcached_flask_session);
 suite!(on_redis_cluster, redis_cluster);
 suite!(on_redis, redis);
+suite!(on_redis_flask_session, redis_flask_session);
 suite!(on_postgres, postgres);
 suite!(on_mysql, mysql);
 suite!(on_sqlite, sqlite);
+suite!(on_postgres_flask_session, postgres_flask_session);
+suite!(on_mysql_flask_session, mysql_flask_session);
+suite!(on_sqlite_flask_session, sqlite_flask_session);
 
 /// What only server-side stores promise, for each of them.
 macro_rules! server_side {
@@ -405,7 +461,8 @@ macro_rules! server_side {
                 let client = backend.client(&[]).await;
                 let cookie = get(&client, "/login/ada", None).await.value();
                 let payload = cookie_payload(&cookie);
-                assert_eq!(payload.len(), 32, "a 192-bit id in base64");
+                // 192 random bits (Flask-Session's: 256) in base64.
+                assert_eq!(payload.len(), backend.id_len());
                 assert!(!String::from_utf8_lossy(&payload).contains("ada"));
                 assert_eq!(backend.records().await, Some(1));
             }
@@ -414,7 +471,7 @@ macro_rules! server_side {
             async fn keys_unknown_to_every_view_survive() {
                 let backend = backend();
                 let legacy = client(
-                    rocket::custom(figment(SECRET, &[]))
+                    rocket::custom(figment(SECRET, &backend.settings()))
                         .attach(backend.fairing())
                         .mount("/", legacy_routes()),
                 )
@@ -541,11 +598,16 @@ mod server_side {
     server_side!(on_memory, memory);
     server_side!(on_file, file);
     server_side!(on_memcached, memcached);
+    server_side!(on_memcached_flask_session, memcached_flask_session);
     server_side!(on_redis_cluster, redis_cluster);
     server_side!(on_redis, redis);
+    server_side!(on_redis_flask_session, redis_flask_session);
     server_side!(on_postgres, postgres);
     server_side!(on_mysql, mysql);
     server_side!(on_sqlite, sqlite);
+    server_side!(on_postgres_flask_session, postgres_flask_session);
+    server_side!(on_mysql_flask_session, mysql_flask_session);
+    server_side!(on_sqlite_flask_session, sqlite_flask_session);
 }
 
 /// Runs the futures concurrently on this task; returns their outputs in order.
@@ -1869,4 +1931,20 @@ async fn a_record_holding_only_flashes_lives_briefly() {
     );
     let ttl: i64 = con.pttl(&key).await.unwrap();
     assert!(ttl > 90_000, "{ttl} ms");
+}
+
+/// Flask-Session's SQL table has no expiry of its own: an expired row reads as absent
+/// and is deleted when asked for, as Flask-Session does.
+#[rocket::async_test]
+async fn an_expired_flask_session_row_is_absent_and_deleted_when_read() {
+    for engine in [Engine::Postgres, Engine::MySql, Engine::Sqlite] {
+        let backend = Backend::sql_flask_session(engine);
+        let client = backend.client(&[]).await;
+        let cookie = get(&client, "/login/ada", None).await.value();
+        assert_eq!(backend.records().await, Some(1), "{engine:?}");
+        assert!(backend.expire_all().await);
+        let read = read_session(&client, &cookie).await;
+        assert!(read.ends_with("new=true"), "{engine:?}: {read}");
+        assert_eq!(backend.records().await, Some(0), "{engine:?}: deleted");
+    }
 }

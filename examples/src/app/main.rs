@@ -5,7 +5,9 @@
 //! The library's `store` key moves the sessions server-side with no handler change:
 //! `ROCKET_KEEPSAKE_STORE=redis://127.0.0.1:6379`, `=postgres://postgres@127.0.0.1/test`,
 //! `=mysql://root@127.0.0.1/test`, `=sqlite://sessions.db`, `=file:sessions`,
-//! `=memcache://127.0.0.1:11211` or `=memory`.
+//! `=memcache://127.0.0.1:11211` or `=memory`. With `ROCKET_KEEPSAKE_FLASK_SESSION=true`
+//! and a `redis://` store, the records are Flask-Session's, shared with
+//! `examples/flask-session/app.py`.
 //! Users live in memory, with argon2 password hashes; the session holds only the
 //! user name. Every form posts, flashes, and redirects (Post/Redirect/Get).
 //!
@@ -296,7 +298,8 @@ fn app_on(figment: rocket::figment::Figment) -> rocket::Rocket<rocket::Build> {
                 let Ok(config) = Config::from_figment(rocket.figment()) else {
                     return Err(rocket);
                 };
-                let server_side = config.store.is_some();
+                // Flask-Session keeps no index of sessions to list them by.
+                let server_side = config.store.is_some() && !config.flask_session;
                 let rocket = rocket
                     .manage(RememberFor(config.max_age))
                     .manage(Devices(server_side));

@@ -123,6 +123,66 @@ impl Flask {
     }
 }
 
+/// Flask-Session's id cookie (`flask_session = true`): the session id as it is, or,
+/// with `SESSION_USE_SIGNER`, `id.S` with `S` the URL-safe base64 of HMAC-SHA1 over the
+/// id, keyed as above with the salt `flask-session` (itsdangerous' `Signer`, no
+/// timestamp). Only Flask's current `SECRET_KEY` signs and verifies, as Flask-Session
+/// does. The cookie carries no time: expiry is the store's.
+#[derive(Clone)]
+pub(crate) struct FlaskSessionIds {
+    signer: Option<HmacSha1>,
+}
+
+impl FlaskSessionIds {
+    /// Ids signed with `secret` (Flask's `SECRET_KEY`), or unsigned.
+    pub(crate) fn new(secret: Option<&str>) -> FlaskSessionIds {
+        FlaskSessionIds {
+            signer: secret.map(|secret| derive(secret.as_bytes(), b"flask-session")),
+        }
+    }
+
+    pub(crate) fn seal(&self, id: &[u8]) -> String {
+        let id = String::from_utf8_lossy(id);
+        match &self.signer {
+            None => id.into_owned(),
+            Some(key) => {
+                let signature = key
+                    .clone()
+                    .chain_update(id.as_bytes())
+                    .finalize()
+                    .into_bytes();
+                format!("{id}.{}", URL_SAFE_NO_PAD.encode(signature))
+            }
+        }
+    }
+
+    /// The id in `value`, at `now`: the cookie carries no time of its own.
+    pub(crate) fn open(&self, value: &str, now: u64) -> Result<Opened, Rejected> {
+        let id = match &self.signer {
+            None => value,
+            Some(key) => {
+                let (id, signature) = value.rsplit_once('.').ok_or(Rejected::Truncated)?;
+                let signature = URL_SAFE_NO_PAD
+                    .decode(signature)
+                    .map_err(|_| Rejected::NotBase64)?;
+                key.clone()
+                    .chain_update(id.as_bytes())
+                    .verify_slice(&signature)
+                    .map_err(|_| Rejected::BadSignature)?;
+                id
+            }
+        };
+        Ok(Opened {
+            stamp: Stamp {
+                issued: now,
+                created: now,
+            },
+            payload: id.as_bytes().to_vec(),
+            rotated: false,
+        })
+    }
+}
+
 /// itsdangerous' `hmac` key derivation: HMAC-SHA1(key = secret, message = salt).
 fn derive(secret: &[u8], salt: &[u8]) -> HmacSha1 {
     let derived = HmacSha1::new_from_slice(secret)
@@ -155,6 +215,27 @@ mod tests {
         assert_eq!(opened.payload, br#"{"a":1}"#);
         assert_eq!(opened.stamp, AT);
         assert!(!opened.rotated);
+    }
+
+    #[test]
+    fn flask_session_ids_sign_as_itsdangerous_signer_does() {
+        // itsdangerous.Signer("secret", salt="flask-session", key_derivation="hmac")
+        //     .sign(b"abc").decode()
+        let ids = FlaskSessionIds::new(Some("secret"));
+        let value = ids.seal(b"abc");
+        assert_eq!(value, "abc.UOOlglGtLOKQM3OFkrI8bWIohNg");
+        assert_eq!(ids.open(&value, 5).unwrap().payload, b"abc");
+        for bad in [
+            "abc",
+            "abd.M4hOV7mHmkWW3yJhg9nxSJEWFOU",
+            "abc.!",
+            "abc.AAAA",
+        ] {
+            assert!(ids.open(bad, 5).is_err(), "{bad}");
+        }
+        let unsigned = FlaskSessionIds::new(None);
+        assert_eq!(unsigned.seal(b"abc"), "abc");
+        assert_eq!(unsigned.open("abc", 5).unwrap().stamp.issued, 5);
     }
 
     #[test]

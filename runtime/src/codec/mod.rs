@@ -14,7 +14,7 @@ pub(crate) mod tag;
 use std::time::Duration;
 
 pub(crate) use self::encrypted::Encrypted;
-pub(crate) use self::flask::Flask;
+pub(crate) use self::flask::{Flask, FlaskSessionIds};
 pub(crate) use self::signed::{Purpose, Signed};
 pub(crate) use self::tag::Tags;
 
@@ -75,6 +75,8 @@ pub(crate) enum Format {
     Flask(Flask),
     /// keepsake's encrypted one: AES-256-GCM over the stamped payload.
     Encrypted(Encrypted),
+    /// Flask-Session's id cookie: the id as it is, or signed (`flask_session`).
+    FlaskSession(FlaskSessionIds),
 }
 
 impl Format {
@@ -85,6 +87,7 @@ impl Format {
             Format::Signed(signed) => Ok(signed.seal(stamp, payload)),
             Format::Flask(flask) => Ok(flask.seal(stamp, payload)),
             Format::Encrypted(encrypted) => encrypted.seal(stamp, payload),
+            Format::FlaskSession(ids) => Ok(ids.seal(payload)),
         }
     }
 
@@ -93,12 +96,14 @@ impl Format {
         matches!(self, Format::Flask(_))
     }
 
-    /// Verifies `value`; nothing of its payload is looked at before it verifies.
-    fn verify(&self, value: &str) -> Result<Opened, Rejected> {
+    /// Verifies `value` at `now`; nothing of its payload is looked at before it
+    /// verifies.
+    fn verify(&self, value: &str, now: u64) -> Result<Opened, Rejected> {
         match self {
             Format::Signed(signed) => signed.open(value),
             Format::Flask(flask) => flask.open(value),
             Format::Encrypted(encrypted) => encrypted.open(value),
+            Format::FlaskSession(ids) => ids.open(value, now),
         }
     }
 }
@@ -114,7 +119,7 @@ pub(crate) fn open(
     if value.len() > MAX_COOKIE_LEN {
         return Err(Rejected::TooLong);
     }
-    let opened = format.verify(value)?;
+    let opened = format.verify(value, now)?;
     limits.check(opened.stamp, now)?;
     Ok(opened)
 }

@@ -61,6 +61,16 @@ const TOMBSTONE: &str = "{}";
 pub struct MemcachedStore {
     client: Arc<memcache::Client>,
     prefix: String,
+    layout: Layout,
+}
+
+/// How an item holds its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// keepsake's: a JSON object.
+    Json,
+    /// Flask-Session's: a msgpack map ([`flask_session`](super::flask_session)).
+    FlaskSession,
 }
 
 impl std::fmt::Debug for MemcachedStore {
@@ -88,7 +98,23 @@ impl MemcachedStore {
         Ok(MemcachedStore {
             client: Arc::new(memcache::Client::with_pools(pools)?),
             prefix: "keepsake:".into(),
+            layout: Layout::Json,
         })
+    }
+
+    /// Keeps sessions in Flask-Session's layout instead (0.7, 0.8): each item, under
+    /// `<prefix><id>` (the prefix is then `session:`, Flask-Session's
+    /// `SESSION_KEY_PREFIX`, unless [`with_prefix`](MemcachedStore::with_prefix) says
+    /// otherwise), holding the session dict as msgpack, so that a Flask app on
+    /// Flask-Session and this one share sessions. Saves merge and retry with
+    /// `gets`/`cas` as in keepsake's own layout. The `flask_session` configuration key
+    /// builds it from `store`, with the cookie in Flask-Session's format too.
+    pub fn flask_session(mut self) -> MemcachedStore {
+        if self.prefix == "keepsake:" {
+            self.prefix = "session:".into();
+        }
+        self.layout = Layout::FlaskSession;
+        self
     }
 
     /// Sets the prefix of the item keys. Default: `"keepsake:"`.
@@ -176,26 +202,70 @@ fn expiration(ttl: Duration) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
-/// An item's record; `None` for a tombstone.
-fn decode(bytes: &[u8]) -> Result<Option<Fields>, StoreError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| StoreError::of_kind(STORE, StoreErrorKind::Unreadable, e))?;
-    let fields = super::fields_of_object(STORE, text)?;
-    Ok(Some(fields).filter(|f| !f.is_empty()))
-}
+impl Layout {
+    /// An item's record; `None` for a tombstone.
+    fn decode(self, bytes: &[u8]) -> Result<Option<Fields>, StoreError> {
+        let fields = match self {
+            Layout::Json => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|e| StoreError::of_kind(STORE, StoreErrorKind::Unreadable, e))?;
+                super::fields_of_object(STORE, text)?
+            }
+            Layout::FlaskSession => {
+                super::flask_session::fields(bytes).map_err(|e| e.into_store_error(STORE))?
+            }
+        };
+        Ok(Some(fields).filter(|f| !f.is_empty()))
+    }
 
-fn encode(fields: &Fields) -> String {
-    crate::json::object(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    /// The item's bytes with `changes` applied (`current`: none for a new record);
+    /// `None` when no key is left.
+    fn merged(
+        self,
+        current: Option<&[u8]>,
+        changes: &Changes,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Layout::Json => {
+                let mut fields = match current {
+                    Some(bytes) => self.decode(bytes)?.unwrap_or_default(),
+                    None => Fields::new(),
+                };
+                fields.extend(changes.set.iter().cloned());
+                for removed in &changes.removed {
+                    fields.remove(removed);
+                }
+                let object =
+                    crate::json::object(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                Ok((!fields.is_empty()).then(|| object.into_bytes()))
+            }
+            Layout::FlaskSession => super::flask_session::apply(STORE, current, changes),
+        }
+    }
+
+    /// What a removed session's item is overwritten with for a moment: an empty
+    /// record, which loads as nothing.
+    fn tombstone(self) -> &'static [u8] {
+        match self {
+            Layout::Json => TOMBSTONE.as_bytes(),
+            // An empty msgpack map: Flask-Session reads it as an empty session too.
+            Layout::FlaskSession => &[0x80],
+        }
+    }
 }
 
 /// The item under `key` with its CAS token, if it holds a live record.
-fn gets(client: &memcache::Client, key: &str) -> Result<Option<(Fields, u64)>, StoreError> {
+fn gets(
+    client: &memcache::Client,
+    layout: Layout,
+    key: &str,
+) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
     let item: Option<(Vec<u8>, u32, Option<u64>)> = client.get(key).map_err(failed)?;
     let Some((bytes, _, cas)) = item else {
         return Ok(None);
     };
     let cas = cas.ok_or_else(|| StoreError::new(STORE, "the server sent no CAS token"))?;
-    Ok(decode(&bytes)?.map(|fields| (fields, cas)))
+    Ok(layout.decode(&bytes)?.map(|_| (bytes, cas)))
 }
 
 fn contended() -> StoreError {
@@ -219,31 +289,27 @@ fn back_off(attempt: usize) {
 
 fn save(
     client: &memcache::Client,
+    layout: Layout,
     key: &str,
     changes: &Changes,
     ttl: Duration,
 ) -> Result<Saved, StoreError> {
     for attempt in 0..CAS_RETRIES {
         back_off(attempt);
-        let current = gets(client, key)?;
-        let (mut fields, cas) = match current {
-            Some((fields, cas)) => (fields, Some(cas)),
-            None if changes.create => (Fields::new(), None),
+        let (current, cas) = match gets(client, layout, key)? {
+            Some((bytes, cas)) => (Some(bytes), Some(cas)),
+            None if changes.create => (None, None),
             None => return Ok(Saved::Gone),
         };
-        fields.extend(changes.set.iter().cloned());
-        for removed in &changes.removed {
-            fields.remove(removed);
-        }
-        let (value, exp) = if fields.is_empty() {
-            (TOMBSTONE.to_owned(), 1)
-        } else {
-            (encode(&fields), expiration(ttl))
+        let merged = layout.merged(current.as_deref(), changes)?;
+        let (value, exp) = match &merged {
+            Some(bytes) => (bytes.as_slice(), expiration(ttl)),
+            None => (layout.tombstone(), 1),
         };
         let stored = match cas {
-            Some(cas) => client.cas(key, value.as_str(), exp, cas).map_err(failed)?,
-            None if fields.is_empty() => return Ok(Saved::Done),
-            None => match client.add(key, value.as_str(), exp) {
+            Some(cas) => client.cas(key, value, exp, cas).map_err(failed)?,
+            None if merged.is_none() => return Ok(Saved::Done),
+            None => match client.add(key, value, exp) {
                 Ok(()) => true,
                 Err(MemcacheError::CommandError(CommandError::KeyExists)) => false,
                 Err(e) => return Err(failed(e)),
@@ -258,19 +324,23 @@ fn save(
 
 fn rename(
     client: &memcache::Client,
+    layout: Layout,
     from: &str,
     to: &str,
     ttl: Duration,
 ) -> Result<Saved, StoreError> {
     for attempt in 0..CAS_RETRIES {
         back_off(attempt);
-        let Some((fields, cas)) = gets(client, from)? else {
+        let Some((bytes, cas)) = gets(client, layout, from)? else {
             return Ok(Saved::Gone);
         };
         client
-            .add(to, encode(&fields).as_str(), expiration(ttl))
+            .add(to, bytes.as_slice(), expiration(ttl))
             .map_err(failed)?;
-        if client.cas(from, TOMBSTONE, 1, cas).map_err(failed)? {
+        if client
+            .cas(from, layout.tombstone(), 1, cas)
+            .map_err(failed)?
+        {
             return Ok(Saved::Done);
         }
         // The old item changed (or went) meanwhile: undo the copy and read it again.
@@ -282,10 +352,10 @@ fn rename(
 #[rocket::async_trait]
 impl SessionStore for MemcachedStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
-        let key = self.key(id);
+        let (key, layout) = (self.key(id), self.layout);
         self.run(move |client| {
             let bytes: Option<Vec<u8>> = client.get(&key).map_err(failed)?;
-            bytes.map_or(Ok(None), |bytes| decode(&bytes))
+            bytes.map_or(Ok(None), |bytes| layout.decode(&bytes))
         })
         .await
     }
@@ -296,8 +366,8 @@ impl SessionStore for MemcachedStore {
         changes: &Changes,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
-        let (key, changes) = (self.key(id), changes.clone());
-        self.run(move |client| save(client, &key, &changes, ttl))
+        let (key, changes, layout) = (self.key(id), changes.clone(), self.layout);
+        self.run(move |client| save(client, layout, &key, &changes, ttl))
             .await
     }
 
@@ -313,8 +383,8 @@ impl SessionStore for MemcachedStore {
         to: &SessionId,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
-        let (from, to) = (self.key(from), self.key(to));
-        self.run(move |client| rename(client, &from, &to, ttl))
+        let (from, to, layout) = (self.key(from), self.key(to), self.layout);
+        self.run(move |client| rename(client, layout, &from, &to, ttl))
             .await
     }
 
@@ -368,10 +438,27 @@ mod tests {
 
     #[test]
     fn tombstones_load_as_nothing() {
-        assert_eq!(decode(TOMBSTONE.as_bytes()).unwrap(), None);
-        let fields = decode(br#"{"a":1,"b":[2]}"#).unwrap().unwrap();
-        assert_eq!(decode(encode(&fields).as_bytes()).unwrap(), Some(fields));
-        let error = decode(b"not json").unwrap_err();
-        assert_eq!(error.kind(), StoreErrorKind::Unreadable);
+        for layout in [Layout::Json, Layout::FlaskSession] {
+            assert_eq!(
+                layout.decode(layout.tombstone()).unwrap(),
+                None,
+                "{layout:?}"
+            );
+            let changes = Changes {
+                create: true,
+                set: vec![("a".into(), "1".into()), ("b".into(), "[2]".into())],
+                ..Changes::default()
+            };
+            let item = layout.merged(None, &changes).unwrap().unwrap();
+            let fields = layout.decode(&item).unwrap().unwrap();
+            assert_eq!((fields["a"].as_str(), fields["b"].as_str()), ("1", "[2]"));
+            let removed = Changes {
+                removed: vec!["a".into(), "b".into()],
+                ..Changes::default()
+            };
+            assert_eq!(layout.merged(Some(&item), &removed).unwrap(), None);
+            let error = layout.decode(b"\xc1 not json").unwrap_err();
+            assert_eq!(error.kind(), StoreErrorKind::Unreadable);
+        }
     }
 }

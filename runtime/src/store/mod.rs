@@ -58,6 +58,10 @@
 //! `RedisStore` keeps one hash per session under `<prefix><id>`: one `HGETALL` to load,
 //! one script call (`HSET`/`HDEL` of the changed fields plus `PEXPIRE`, conditional on the
 //! record existing) to save. It connects on first use and reconnects after a drop.
+//! In Flask-Session's layout (`RedisStore::flask_session`, or `flask_session = true`
+//! with a `redis` URL) each session is instead one msgpack string, as Flask-Session
+//! writes it: one `GET` to load, and to save a `GET` then a compare-and-set script,
+//! again on a race.
 //!
 //! `RedisStore::cluster(&["redis://host:port", ..])` (or `redis+cluster://host:port,..`)
 //! talks to a Redis Cluster through redis-rs' cluster client, which follows slot moves
@@ -88,7 +92,9 @@
 //! loads as nothing. Times to live over 30 days are sent as absolute Unix times, as
 //! Memcached requires. Sessions are spread over the servers by key hash; a server that
 //! is down gives 503s for the sessions on it. Memcached cannot list its items, so
-//! `revoke_all` and `sessions` answer "not supported" there.
+//! `revoke_all` and `sessions` answer "not supported" there. In Flask-Session's layout
+//! (`MemcachedStore::flask_session`, or `flask_session = true` with a `memcache` URL)
+//! the item holds the msgpack map Flask-Session writes, merged the same way.
 //!
 //! To keep sessions anywhere else, implement [`SessionStore`]; its docs carry a
 //! complete example.
@@ -131,6 +137,15 @@
 //! that it keeps its own connection, or set `store = "redis://.."`.
 
 mod file;
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
+pub(crate) mod flask_session;
 #[cfg(feature = "memcached")]
 mod memcached;
 mod memory;
@@ -229,27 +244,45 @@ pub(crate) fn fields_of_object(store: &'static str, json: &str) -> Result<Fields
 }
 
 /// A session id: 192 bits from the operating system's random number generator, as
-/// 32 characters of URL-safe base64. It reaches the client only inside a signed cookie.
+/// 32 characters of URL-safe base64. It reaches the client only inside a signed cookie
+/// (in Flask-Session's layout, 256 bits, 43 characters, in the cookie as Flask-Session
+/// sends it).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(String);
 
 impl SessionId {
+    /// How many random bytes a keepsake id holds.
+    pub(crate) const BYTES: usize = 24;
+
+    /// How many random bytes a Flask-Session id holds (`secrets.token_urlsafe(32)`).
+    pub(crate) const FLASK_SESSION_BYTES: usize = 32;
+
     /// A new random id.
+    #[cfg(test)]
     pub(crate) fn generate() -> Result<SessionId, getrandom::Error> {
+        SessionId::generate_of(SessionId::BYTES)
+    }
+
+    /// A new random id of `n` random bytes (at most 64).
+    pub(crate) fn generate_of(n: usize) -> Result<SessionId, getrandom::Error> {
         use base64::Engine;
-        let mut bytes = [0u8; 24];
-        getrandom::getrandom(&mut bytes)?;
+        let mut bytes = [0u8; 64];
+        let bytes = &mut bytes[..n.min(64)];
+        getrandom::getrandom(bytes)?;
         Ok(SessionId(
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
         ))
     }
 
-    /// An id read back from a verified cookie.
+    /// An id read back from a verified cookie (or a Flask-Session cookie, which holds
+    /// the id as it is): URL-safe base64 of 16 to 64 bytes, as keepsake and
+    /// Flask-Session make them. Nothing else names a record.
     pub(crate) fn from_verified(bytes: Vec<u8>) -> Option<SessionId> {
-        String::from_utf8(bytes)
-            .ok()
-            .filter(|id| id.len() == 32)
-            .map(SessionId)
+        let url_safe = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+        if !(22..=86).contains(&bytes.len()) || !bytes.iter().all(url_safe) {
+            return None;
+        }
+        String::from_utf8(bytes).ok().map(SessionId)
     }
 
     /// The id as text, e.g. to build a database key from it.

@@ -26,6 +26,15 @@ pub enum StoreUrlError {
          `postgresql://`, `mysql://`, `mariadb://`, `sqlite://` or `memcache://`"
     )]
     UnknownScheme(String),
+    /// With `flask_session`, a store Flask-Session does not share.
+    #[error(
+        "`{0}` is not a store `flask_session` can share with Flask-Session: use the Redis \
+         your Flask app's `SESSION_REDIS` names (`redis://`, `rediss://`, `redis+cluster://` \
+         or `redis+sentinel://`), the Memcached of `SESSION_MEMCACHED` (`memcache://`) or \
+         the database of `SESSION_SQLALCHEMY` (`postgres://`, `mysql://`, `sqlite://`); its \
+         filesystem and cachelib layouts store pickles"
+    )]
+    NotFlaskSession(String),
     /// The store refused the URL.
     #[error("`{url}` is not a valid URL for its store")]
     Malformed {
@@ -35,6 +44,26 @@ pub enum StoreUrlError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// An SQL store in Flask-Session's layout: its table `table`, its ids under `prefix`.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+fn flask_sql<E: super::Engine>(
+    store: super::SqlStore<E>,
+    table: Option<&str>,
+    prefix: &str,
+) -> Arc<dyn SessionStore> {
+    let store = store.flask_session(prefix);
+    match table {
+        Some(table) => Arc::new(store.with_table(table)),
+        None => Arc::new(store),
+    }
+}
+
+/// `store` in Flask-Session's layout, its keys under `prefix`.
+#[cfg(feature = "redis")]
+fn flask_session(store: super::RedisStore, prefix: &str) -> super::RedisStore {
+    store.flask_session().with_prefix(prefix)
 }
 
 /// `url` with the password of its user info, if any, replaced by `***`: for logs.
@@ -60,6 +89,8 @@ pub(crate) struct Names<'a> {
     pub(crate) table: Option<&'a str>,
     /// The key prefix of a Redis or Memcached store.
     pub(crate) prefix: Option<&'a str>,
+    /// Flask-Session's layout (`flask_session`), with this key prefix.
+    pub(crate) flask_session: Option<&'a str>,
 }
 
 /// The scheme of a store URL, in lower case (`memory` for `memory` and
@@ -113,6 +144,54 @@ pub(crate) fn open(url: &str, names: Names<'_>) -> Result<Arc<dyn SessionStore>,
                 })
                 .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
                 .map_err(|e| malformed(e.into()))
+        };
+    }
+    if let Some(prefix) = names.flask_session {
+        #[cfg(feature = "redis")]
+        let redis = |store| Ok(Arc::new(flask_session(store, prefix)) as Arc<dyn SessionStore>);
+        #[cfg(not(feature = "redis"))]
+        let _ = prefix;
+        return match scheme.as_str() {
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" => super::RedisStore::new(url)
+                .map_err(|e| malformed(e.into()))
+                .and_then(redis),
+            #[cfg(feature = "redis")]
+            "redis+cluster" => super::RedisStore::cluster_url(url)
+                .map_err(|e| malformed(e.into()))
+                .and_then(redis),
+            #[cfg(feature = "redis")]
+            "redis+sentinel" => super::RedisStore::sentinel_url(url)
+                .map_err(|e| malformed(e.into()))
+                .and_then(redis),
+            #[cfg(not(feature = "redis"))]
+            "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => Err(missing("redis")),
+            #[cfg(feature = "memcached")]
+            "memcache" => super::MemcachedStore::new(url)
+                .map(|store| store.flask_session().with_prefix(prefix))
+                .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+                .map_err(|e| malformed(e.into())),
+            #[cfg(not(feature = "memcached"))]
+            "memcache" => Err(missing("memcached")),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => super::PostgresStore::new(url)
+                .map(|store| flask_sql(store, table, prefix))
+                .map_err(|e| malformed(e.into())),
+            #[cfg(not(feature = "postgres"))]
+            "postgres" | "postgresql" => Err(missing("postgres")),
+            #[cfg(feature = "mysql")]
+            "mysql" | "mariadb" => super::MySqlStore::new(url)
+                .map(|store| flask_sql(store, table, prefix))
+                .map_err(|e| malformed(e.into())),
+            #[cfg(not(feature = "mysql"))]
+            "mysql" | "mariadb" => Err(missing("mysql")),
+            #[cfg(feature = "sqlite")]
+            "sqlite" => super::SqliteStore::new(url)
+                .map(|store| flask_sql(store, table, prefix))
+                .map_err(|e| malformed(e.into())),
+            #[cfg(not(feature = "sqlite"))]
+            "sqlite" => Err(missing("sqlite")),
+            _ => Err(StoreUrlError::NotFlaskSession(redact(url))),
         };
     }
     match scheme.as_str() {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use redis::AsyncCommands;
+use rocket::figment::value::Value;
 use rocket_keepsake::store::{
     FileStore, MemcachedStore, MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore,
 };
@@ -24,6 +25,8 @@ pub enum Backend {
     Memcached {
         prefix: String,
         cleanup: Arc<MemcachedCleanup>,
+        /// In Flask-Session's layout (`flask_session = true`): configured, not given.
+        flask: bool,
     },
     /// A private three-master Redis Cluster, shared by the tests that run at the same
     /// time and stopped when the last of them is done.
@@ -39,6 +42,8 @@ pub enum Backend {
         table: String,
         /// Drops the test's table when the last clone and client are dropped.
         cleanup: Arc<SqlCleanup>,
+        /// In Flask-Session's table (`flask_session = true`): configured, not given.
+        flask: bool,
     },
     Redis {
         url: String,
@@ -46,6 +51,8 @@ pub enum Backend {
         /// Deletes the test's keys when the last clone of the backend, and the last
         /// client made from it, are dropped.
         cleanup: Arc<RedisCleanup>,
+        /// In Flask-Session's layout (`flask_session = true`): configured, not given.
+        flask: bool,
     },
 }
 
@@ -210,7 +217,25 @@ impl Backend {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let cleanup = Arc::new(MemcachedCleanup(prefix.clone()));
-        Backend::Memcached { prefix, cleanup }
+        Backend::Memcached {
+            prefix,
+            cleanup,
+            flask: false,
+        }
+    }
+
+    /// Memcached in Flask-Session's layout, configured with `flask_session = true`.
+    pub fn memcached_flask_session() -> Backend {
+        match Backend::memcached() {
+            Backend::Memcached {
+                prefix, cleanup, ..
+            } => Backend::Memcached {
+                prefix,
+                cleanup,
+                flask: true,
+            },
+            _ => unreachable!(),
+        }
     }
 
     pub fn redis_cluster() -> Backend {
@@ -224,6 +249,38 @@ impl Backend {
 
     pub fn file() -> Backend {
         Backend::File(Arc::new(TempDir::new()))
+    }
+
+    /// An SQL store in Flask-Session's table, configured with `flask_session = true`.
+    pub fn sql_flask_session(engine: Engine) -> Backend {
+        match Backend::sql(engine) {
+            Backend::Sql {
+                engine,
+                url,
+                table,
+                cleanup,
+                ..
+            } => Backend::Sql {
+                engine,
+                url,
+                table,
+                cleanup,
+                flask: true,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn postgres_flask_session() -> Backend {
+        Backend::sql_flask_session(Engine::Postgres)
+    }
+
+    pub fn mysql_flask_session() -> Backend {
+        Backend::sql_flask_session(Engine::MySql)
+    }
+
+    pub fn sqlite_flask_session() -> Backend {
+        Backend::sql_flask_session(Engine::Sqlite)
     }
 
     pub fn postgres() -> Backend {
@@ -262,6 +319,82 @@ impl Backend {
             url,
             table,
             cleanup: Arc::new(cleanup),
+            flask: false,
+        }
+    }
+
+    /// Redis in Flask-Session's layout, configured with `flask_session = true`, under
+    /// a prefix no other test uses.
+    pub fn redis_flask_session() -> Backend {
+        match Backend::redis() {
+            Backend::Redis {
+                url,
+                prefix,
+                cleanup,
+                ..
+            } => Backend::Redis {
+                url,
+                prefix,
+                cleanup,
+                flask: true,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    /// The configuration the backend needs besides the fairing.
+    pub fn settings(&self) -> Vec<(&'static str, Value)> {
+        match self {
+            Backend::Redis {
+                url,
+                prefix,
+                flask: true,
+                ..
+            } => vec![
+                ("flask_session", Value::from(true)),
+                ("store", Value::from(url.clone())),
+                ("flask_session_prefix", Value::from(prefix.clone())),
+            ],
+            Backend::Memcached {
+                prefix,
+                flask: true,
+                ..
+            } => vec![
+                ("flask_session", Value::from(true)),
+                ("store", Value::from(memcached_url())),
+                ("flask_session_prefix", Value::from(prefix.clone())),
+            ],
+            Backend::Sql {
+                url,
+                table,
+                flask: true,
+                ..
+            } => vec![
+                ("flask_session", Value::from(true)),
+                ("store", Value::from(url.clone())),
+                ("flask_session_table", Value::from(table.clone())),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether records are in Flask-Session's layout (`flask_session = true`).
+    pub fn is_flask_session(&self) -> bool {
+        matches!(
+            self,
+            Backend::Redis { flask: true, .. }
+                | Backend::Memcached { flask: true, .. }
+                | Backend::Sql { flask: true, .. }
+        )
+    }
+
+    /// How long a record's id is in the store's keys.
+    pub fn id_len(&self) -> usize {
+        match self {
+            Backend::Redis { flask: true, .. }
+            | Backend::Memcached { flask: true, .. }
+            | Backend::Sql { flask: true, .. } => 43,
+            _ => 32,
         }
     }
 
@@ -282,6 +415,7 @@ impl Backend {
             url,
             prefix,
             cleanup: Arc::new(cleanup),
+            flask: false,
         }
     }
 
@@ -292,6 +426,9 @@ impl Backend {
             Backend::File(dir) => Keepsake::with_store(FileStore::new(&dir.0)),
             Backend::RedisCluster { cluster, prefix } => {
                 Keepsake::with_store(cluster.store().with_prefix(prefix.clone()))
+            }
+            Backend::Memcached { flask: true, .. } | Backend::Sql { flask: true, .. } => {
+                Keepsake::fairing()
             }
             Backend::Memcached { prefix, .. } => Keepsake::with_store(
                 MemcachedStore::new(&memcached_url())
@@ -311,6 +448,7 @@ impl Backend {
                     Keepsake::with_store(SqliteStore::new(url).unwrap().with_table(table.clone()))
                 }
             },
+            Backend::Redis { flask: true, .. } => Keepsake::fairing(),
             Backend::Redis { url, prefix, .. } => Keepsake::with_store(
                 RedisStore::new(url)
                     .expect("a valid REDIS_URL")
@@ -345,17 +483,23 @@ impl Backend {
                 true
             }
             Backend::Sql {
-                engine, url, table, ..
+                engine,
+                url,
+                table,
+                flask,
+                ..
             } => {
                 let past = match engine {
+                    _ if *flask => "'2000-01-01 00:00:00'",
                     Engine::Postgres => "now() - interval '1 second'",
                     Engine::MySql => "NOW(6) - INTERVAL 1 SECOND",
                     Engine::Sqlite => "0",
                 };
+                let column = if *flask { "expiry" } else { "expires_at" };
                 sql_execute(
                     *engine,
                     url,
-                    &format!("UPDATE {table} SET expires_at = {past}"),
+                    &format!("UPDATE {table} SET {column} = {past}"),
                 )
                 .await;
                 true
@@ -363,7 +507,11 @@ impl Backend {
             Backend::Redis { url, prefix, .. } => {
                 let mut con = redis_connection(url).await;
                 let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
-                for key in keys.iter().filter(|key| key[prefix.len()..].len() == 32) {
+                let id_len = self.id_len();
+                for key in keys
+                    .iter()
+                    .filter(|key| key[prefix.len()..].len() == id_len)
+                {
                     let _: bool = con.pexpire(key, 1).await.unwrap();
                 }
                 rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -421,7 +569,8 @@ impl Backend {
                 let records = keys
                     .iter()
                     .filter(|key| {
-                        key[prefix.len()..].len() == 32 && !key[prefix.len()..].contains(':')
+                        key[prefix.len()..].len() == self.id_len()
+                            && !key[prefix.len()..].contains(':')
                     })
                     .count();
                 Some(records)
@@ -525,8 +674,9 @@ pub fn memcached_records(prefix: &str) -> Vec<String> {
         .into_iter()
         .filter(|key| key.starts_with(prefix))
         .filter(|key| {
-            let value: Option<String> = client.get(key).unwrap();
-            value.is_some_and(|v| v != "{}")
+            // Tombstones, keepsake's and Flask-Session's: an empty object or map.
+            let value: Option<Vec<u8>> = client.get(key).unwrap();
+            value.is_some_and(|v| v != b"{}" && v != [0x80])
         })
         .collect()
 }

@@ -124,6 +124,14 @@ impl<DB: Run> Connection for CountedConnection<DB> {
         Box::pin(async move { Ok(DB::fetch_pairs(&mut self.con, sql, binds).await?) })
     }
 
+    fn fetch_bytes<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, DbError>> {
+        Box::pin(async move { Ok(DB::fetch_bytes(&mut self.con, sql, binds).await?) })
+    }
+
     fn fetch_int<'a>(
         &'a mut self,
         sql: &'a str,

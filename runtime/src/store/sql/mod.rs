@@ -135,6 +135,24 @@ pub trait Engine: Send + Sync + 'static + sealed::Sealed {
         }
     }
 
+    /// Flask-Session's table (`flask_session = true`): the statements that create it
+    /// if missing, as SQLAlchemy creates Flask-Session's model on this engine, so that
+    /// either app may create it.
+    #[doc(hidden)]
+    fn flask_create(table: &str) -> Vec<String>;
+
+    /// The current time as Flask-Session's naive UTC `expiry` holds it.
+    #[doc(hidden)]
+    const FLASK_NOW: &'static str;
+
+    /// A bound naive UTC time, `YYYY-MM-DD HH:MM:SS.ffffff` (`?`), as an `expiry`.
+    #[doc(hidden)]
+    const FLASK_TIME: &'static str = "?";
+
+    /// The most bytes Flask-Session's `data` column holds.
+    #[doc(hidden)]
+    const FLASK_MAX_DATA: usize = usize::MAX;
+
     /// The value of session key `key` in `data`, as an SQL expression.
     #[doc(hidden)]
     fn value_of(key: &str) -> Result<String, BadKey>;
@@ -192,6 +210,7 @@ macro_rules! engine {
 #[cfg(feature = "rocket_db_pools")]
 mod db_pools;
 mod escape;
+mod flask;
 mod mysql;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod pool;
@@ -224,6 +243,9 @@ mod sqlite;
 ///
 /// An `#[session(index)]` key gets an SQL index over its value, made on first use,
 /// which [`SessionAdmin::revoke_all`](crate::SessionAdmin::revoke_all) uses.
+///
+/// [`flask_session`](SqlStore::flask_session) keeps sessions in Flask-Session's
+/// SQLAlchemy table instead, shared with a Flask app.
 pub struct SqlStore<E: Engine> {
     db: Arc<dyn Connections>,
     table: String,
@@ -236,6 +258,8 @@ pub struct SqlStore<E: Engine> {
     ready: OnceCell<Statements>,
     /// The `#[session(index)]` keys given an SQL index.
     indexed: IndexedKeys,
+    /// In Flask-Session's layout ([`SqlStore::flask_session`]).
+    flask: Option<flask::FlaskLayout>,
     engine: PhantomData<E>,
 }
 
@@ -259,6 +283,7 @@ impl<E: Engine> SqlStore<E> {
             writes: Writes(E::ONE_WRITER.then(Default::default)),
             ready: OnceCell::new(),
             indexed: IndexedKeys::default(),
+            flask: None,
             engine: PhantomData,
         }
     }
@@ -439,6 +464,9 @@ impl<E: Engine> SqlStore<E> {
 #[rocket::async_trait]
 impl<E: Engine> SessionStore for SqlStore<E> {
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_load(layout, id).await;
+        }
         let text = self.load_text(id).await?;
         text.map(|json| super::fields_of_object(E::NAME, &json))
             .transpose()
@@ -448,6 +476,9 @@ impl<E: Engine> SessionStore for SqlStore<E> {
     /// is JSON, so the record reads it as it is, without splitting it into fields
     /// first. A row holding JSON that is not an object is an unreadable record.
     async fn load_record(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        if self.flask.is_some() {
+            return Ok(self.load(id).await?.map(Loaded::Fields));
+        }
         match self.load_text(id).await? {
             Some(text) if text.trim_start().starts_with('{') => Ok(Some(Loaded::Object(text))),
             Some(_) => Err(StoreError::of_kind(
@@ -465,6 +496,9 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         changes: &Changes,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_save(layout, id, changes, ttl).await;
+        }
         let statements = self.ready().await?;
         if !changes.index.is_empty() {
             self.index(&changes.index).await;
@@ -500,6 +534,9 @@ impl<E: Engine> SessionStore for SqlStore<E> {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_delete(layout, id).await;
+        }
         let statements = self.ready().await?;
         let binds = [Bind::text(id.as_str())];
         self.execute(&statements.delete, &binds).await.map(drop)
@@ -511,6 +548,9 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         to: &SessionId,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_rename(layout, from, to, ttl).await;
+        }
         let statements = self.ready().await?;
         let binds = [
             Bind::text(to.as_str()),
@@ -522,6 +562,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
     }
 
     async fn revoke_all(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        self.indexes()?;
         let mut sql = Sql::default();
         sql.push("DELETE FROM ").push(&self.table);
         self.holding(&mut sql, key, value).await?;
@@ -530,6 +571,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
     }
 
     async fn find(&self, key: &str, value: &str) -> Result<Vec<(SessionId, Loaded)>, StoreError> {
+        self.indexes()?;
         let mut sql = Sql::default();
         sql.push("SELECT id, ")
             .push(E::DATA)
@@ -549,6 +591,19 @@ impl<E: Engine> SessionStore for SqlStore<E> {
 }
 
 impl<E: Engine> SqlStore<E> {
+    /// Nothing, where sessions are indexed; in Flask-Session's layout, which keeps no
+    /// index, an [`Unsupported`](StoreErrorKind::Unsupported) error.
+    fn indexes(&self) -> Result<(), StoreError> {
+        match self.flask {
+            None => Ok(()),
+            Some(_) => Err(StoreError::of_kind(
+                E::NAME,
+                StoreErrorKind::Unsupported,
+                "Flask-Session's table keeps no index of sessions",
+            )),
+        }
+    }
+
     /// Adds to `sql` the condition that picks the live rows whose session key `key`
     /// holds `value` (JSON text), through the index over `key`, made if missing.
     async fn holding<'a>(
@@ -680,6 +735,8 @@ pub enum Bind<'a> {
     Text(Cow<'a, str>),
     /// A 64-bit integer.
     Int(i64),
+    /// Bytes.
+    Bytes(&'a [u8]),
 }
 
 impl<'a> Bind<'a> {
@@ -916,6 +973,7 @@ mod tests {
         let text = |bind: &Bind<'_>| match bind {
             Bind::Text(text) => text.to_string(),
             Bind::Int(int) => int.to_string(),
+            Bind::Bytes(bytes) => format!("{bytes:?}"),
         };
         sql.binds.iter().map(text).collect()
     }

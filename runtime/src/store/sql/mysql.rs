@@ -63,6 +63,18 @@ impl Engine for MySql {
         )]
     }
 
+    fn flask_create(t: &str) -> Vec<String> {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id INTEGER NOT NULL AUTO_INCREMENT, \
+             session_id VARCHAR(255), data BLOB, expiry DATETIME, PRIMARY KEY (id), \
+             UNIQUE (session_id))"
+        )]
+    }
+
+    const FLASK_NOW: &'static str = "UTC_TIMESTAMP()";
+    // SQLAlchemy's `LargeBinary` is a `BLOB` here.
+    const FLASK_MAX_DATA: usize = 65_535;
+
     fn sweep(t: &str) -> String {
         format!("DELETE FROM {t} WHERE expires_at <= NOW(6) LIMIT ?")
     }

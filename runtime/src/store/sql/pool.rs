@@ -153,6 +153,14 @@ impl<DB: RowsAffected> Connection for PoolConnection<DB> {
         Box::pin(async move { Ok(DB::fetch_pairs(self, sql, binds).await?) })
     }
 
+    fn fetch_bytes<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, DbError>> {
+        Box::pin(async move { Ok(DB::fetch_bytes(self, sql, binds).await?) })
+    }
+
     fn fetch_int<'a>(
         &'a mut self,
         sql: &'a str,

@@ -71,6 +71,23 @@ impl Engine for Postgres {
         ]
     }
 
+    fn flask_create(t: &str) -> Vec<String> {
+        vec![
+            format!(
+                "SELECT pg_advisory_xact_lock(hashtext({}))",
+                literal(&format!("keepsake create {t}"))
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (id SERIAL NOT NULL, session_id VARCHAR(255), \
+                 data BYTEA, expiry TIMESTAMP WITHOUT TIME ZONE, PRIMARY KEY (id), \
+                 UNIQUE (session_id))"
+            ),
+        ]
+    }
+
+    const FLASK_NOW: &'static str = "(now() AT TIME ZONE 'UTC')";
+    const FLASK_TIME: &'static str = "CAST(? AS TIMESTAMP)";
+
     fn sweep(t: &str) -> String {
         format!(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= now() LIMIT ?)"

@@ -61,6 +61,13 @@ pub(crate) trait Connection: Send {
         binds: &'a [Bind<'a>],
     ) -> BoxFuture<'a, Result<Vec<(String, String)>, DbError>>;
 
+    /// The first column of the first row of `sql`, as bytes.
+    fn fetch_bytes<'a>(
+        &'a mut self,
+        sql: &'a str,
+        binds: &'a [Bind<'a>],
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, DbError>>;
+
     /// The first column of the first row of `sql`, as an integer.
     fn fetch_int<'a>(
         &'a mut self,
@@ -149,6 +156,13 @@ macro_rules! sqlx_run {
                 binds: &'a [super::Bind<'a>],
             ) -> BoxFuture<'a, Result<Vec<(String, String)>, sqlx::Error>>;
 
+            /// The first column of the first row of `sql`, as bytes.
+            fn fetch_bytes<'a>(
+                con: &'a mut Self::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<Vec<u8>>, sqlx::Error>>;
+
             /// The first column of the first row of `sql`, as an integer.
             fn fetch_int<'a>(
                 con: &'a mut Self::Connection,
@@ -171,6 +185,8 @@ macro_rules! sqlx_run {
             for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
             i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
             String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+            for<'q> &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+            Vec<u8>: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
             usize: sqlx::ColumnIndex<DB::Row>,
         {
             fn query<'a>(
@@ -180,6 +196,7 @@ macro_rules! sqlx_run {
                 binds.iter().fold(sqlx::query(sql), |query, bind| match bind {
                     super::Bind::Text(text) => query.bind(text.as_ref()),
                     super::Bind::Int(int) => query.bind(*int),
+                    super::Bind::Bytes(bytes) => query.bind(*bytes),
                 })
             }
 
@@ -221,6 +238,18 @@ macro_rules! sqlx_run {
                     rows.iter()
                         .map(|row| Ok((sqlx::Row::try_get(row, 0)?, sqlx::Row::try_get(row, 1)?)))
                         .collect()
+                })
+            }
+
+            fn fetch_bytes<'a>(
+                con: &'a mut DB::Connection,
+                sql: &'a str,
+                binds: &'a [super::Bind<'a>],
+            ) -> BoxFuture<'a, Result<Option<Vec<u8>>, sqlx::Error>> {
+                Box::pin(async move {
+                    let row = Self::fetch_row(con, sql, binds).await?;
+                    row.map(|row| sqlx::Row::try_get::<Vec<u8>, _>(&row, 0))
+                        .transpose()
                 })
             }
 

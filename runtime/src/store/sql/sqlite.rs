@@ -69,6 +69,16 @@ impl Engine for Sqlite {
         ]
     }
 
+    fn flask_create(t: &str) -> Vec<String> {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id INTEGER NOT NULL, session_id VARCHAR(255), \
+             data BLOB, expiry DATETIME, PRIMARY KEY (id), UNIQUE (session_id))"
+        )]
+    }
+
+    // SQLAlchemy keeps a SQLite `DateTime` as text, `YYYY-MM-DD HH:MM:SS.ffffff`.
+    const FLASK_NOW: &'static str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+
     fn sweep(t: &str) -> String {
         format!(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= {} LIMIT ?)",

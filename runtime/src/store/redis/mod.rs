@@ -16,6 +16,8 @@ use rocket::tokio::sync::{Mutex, OnceCell};
 
 use super::{Changes, Fields, Loaded, Saved, SessionId, SessionStore, StoreError, StoreErrorKind};
 
+mod flask;
+
 /// The names of the index keys (`#[session(index)]`) ever used, under the prefix, and
 /// the set of the sessions whose key `name` holds `value`: shared by every script.
 const INDEX_HELPERS: &str = r"
@@ -218,6 +220,8 @@ pub struct RedisStore {
     cluster_save: Script,
     cluster_copy: Script,
     cluster_delete_if_same: Script,
+    /// In Flask-Session's layout: its scripts and the blobs recently loaded.
+    flask: Option<flask::FlaskLayout>,
 }
 
 /// One Redis, a Redis Cluster, or the master of a Redis that Sentinel manages.
@@ -444,7 +448,27 @@ impl RedisStore {
             cluster_save: Script::new(CLUSTER_SAVE),
             cluster_copy: Script::new(CLUSTER_COPY),
             cluster_delete_if_same: Script::new(CLUSTER_DELETE_IF_SAME),
+            flask: None,
         }
+    }
+
+    /// Keeps sessions in Flask-Session's layout instead (0.7, 0.8): each one string
+    /// under `<prefix><id>` (the prefix is then `session:`, Flask-Session's
+    /// `SESSION_KEY_PREFIX`, unless [`with_prefix`](RedisStore::with_prefix) says
+    /// otherwise) holding the session dict as msgpack, so that a Flask app on
+    /// Flask-Session and this one share sessions. The `flask_session` configuration key
+    /// builds it from `store`, with the cookie in Flask-Session's format too.
+    ///
+    /// A save reads the record, applies the request's changes and writes it back only
+    /// if it did not change meanwhile (a script compares its SHA-1), else tries again:
+    /// concurrent requests changing different keys all survive. No index is kept:
+    /// `SessionAdmin::revoke_all` and `sessions` are not supported.
+    pub fn flask_session(mut self) -> RedisStore {
+        if self.prefix == "keepsake:" {
+            self.prefix = "session:".into();
+        }
+        self.flask = Some(flask::FlaskLayout::new());
+        self
     }
 
     fn is_cluster(&self) -> bool {
@@ -574,11 +598,11 @@ impl RedisStore {
         key: &str,
         value: &str,
     ) -> Result<T, StoreError> {
-        if self.is_cluster() {
+        if self.is_cluster() || self.flask.is_some() {
             return Err(StoreError::of_kind(
                 "redis",
                 StoreErrorKind::Unsupported,
-                "a Redis Cluster keeps no index of sessions (its sets would span slots)",
+                "a Redis Cluster, or Flask-Session's layout, keeps no index of sessions",
             ));
         }
         let mut invocation = script.prepare_invoke();
@@ -650,6 +674,9 @@ fn saved(applied: i64) -> Saved {
 #[rocket::async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Fields>, StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_load(layout, id).await;
+        }
         let raw: Vec<(Vec<u8>, Vec<u8>)> = self
             .connection()
             .await?
@@ -666,6 +693,9 @@ impl SessionStore for RedisStore {
         changes: &Changes,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_save(layout, id, changes, ttl).await;
+        }
         if self.is_cluster() {
             return self.cluster_save(id, changes, ttl).await;
         }
@@ -692,7 +722,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        if self.is_cluster() {
+        if self.is_cluster() || self.flask.is_some() {
             let mut connection = self.connection().await?;
             let _: i64 = connection
                 .del(self.key(id))
@@ -715,6 +745,9 @@ impl SessionStore for RedisStore {
         to: &SessionId,
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
+        if let Some(layout) = &self.flask {
+            return self.flask_rename(layout, from, to, ttl).await;
+        }
         if self.is_cluster() {
             return self.cluster_rename(from, to, ttl).await;
         }
