@@ -436,6 +436,7 @@ suite!(on_file, file);
 suite!(on_memcached, memcached);
 suite!(on_memcached_flask_session, memcached_flask_session);
 suite!(on_redis_cluster, redis_cluster);
+suite!(on_redis_cluster_flask_session, redis_cluster_flask_session);
 suite!(on_redis, redis);
 suite!(on_redis_flask_session, redis_flask_session);
 suite!(on_postgres, postgres);
@@ -600,6 +601,7 @@ mod server_side {
     server_side!(on_memcached, memcached);
     server_side!(on_memcached_flask_session, memcached_flask_session);
     server_side!(on_redis_cluster, redis_cluster);
+    server_side!(on_redis_cluster_flask_session, redis_cluster_flask_session);
     server_side!(on_redis, redis);
     server_side!(on_redis_flask_session, redis_flask_session);
     server_side!(on_postgres, postgres);
@@ -925,6 +927,8 @@ async fn a_sentinel_failover_gives_503s_then_the_new_master_serves_the_sessions(
     // writes of a master that crashes, which is not what this test is about.
     redis.wait_until(|r| r.cli(r.replica, &["DBSIZE"]).trim() != "0");
     redis.kill_master();
+    let killed = std::time::Instant::now();
+    let (mut first_503, mut first_200) = (None, None);
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     let mut back = None;
     // An election can split the sentinels' votes and be held again: a few seconds,
@@ -933,7 +937,11 @@ async fn a_sentinel_failover_gives_503s_then_the_new_master_serves_the_sessions(
     while std::time::Instant::now() < deadline {
         let reply = get(&client, "/read", Some(&cookie)).await;
         *statuses.entry(reply.status.code).or_default() += 1;
+        if reply.status == Status::ServiceUnavailable {
+            first_503.get_or_insert(killed.elapsed());
+        }
         if reply.status == Status::Ok {
+            first_200 = Some(killed.elapsed());
             back = Some(reply.body);
             break;
         }
@@ -951,7 +959,10 @@ async fn a_sentinel_failover_gives_503s_then_the_new_master_serves_the_sessions(
         let log = std::fs::read_to_string(log).unwrap_or_default();
         panic!("no master within 90 s: {statuses:?}; a sentinel's log:\n{log}")
     });
-    eprintln!("requests during the failover, by status: {statuses:?}");
+    eprintln!(
+        "failover timeline from the master's kill: first 503 at {first_503:?}, first 200 \
+         at {first_200:?}; requests by status: {statuses:?}"
+    );
     assert!(back.starts_with(r#"user=Some("ada")"#), "{back}");
     // The promoted replica is the master the sentinels name, and takes writes.
     let named = redis.cli(
@@ -1850,6 +1861,7 @@ async fn a_cluster_master_down_gives_503s_only_for_its_sessions() {
     let backend = Backend::RedisCluster {
         cluster: cluster.clone(),
         prefix: prefix.clone(),
+        flask: false,
     };
     let client = backend.client(&[]).await;
     let mut sessions = Vec::new();

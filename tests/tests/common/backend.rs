@@ -33,6 +33,8 @@ pub enum Backend {
     RedisCluster {
         cluster: Arc<PrivateCluster>,
         prefix: String,
+        /// In Flask-Session's layout (`flask_session = true`): configured, not given.
+        flask: bool,
     },
     /// A `FileStore` in a directory of its own, removed when the last clone goes.
     File(Arc<TempDir>),
@@ -244,6 +246,21 @@ impl Backend {
         Backend::RedisCluster {
             cluster: PrivateCluster::shared(),
             prefix,
+            flask: false,
+        }
+    }
+
+    /// The private Redis Cluster in Flask-Session's layout (`flask_session = true`).
+    pub fn redis_cluster_flask_session() -> Backend {
+        match Backend::redis_cluster() {
+            Backend::RedisCluster {
+                cluster, prefix, ..
+            } => Backend::RedisCluster {
+                cluster,
+                prefix,
+                flask: true,
+            },
+            _ => unreachable!(),
         }
     }
 
@@ -364,6 +381,15 @@ impl Backend {
                 ("store", Value::from(memcached_url())),
                 ("flask_session_prefix", Value::from(prefix.clone())),
             ],
+            Backend::RedisCluster {
+                cluster,
+                prefix,
+                flask: true,
+            } => vec![
+                ("flask_session", Value::from(true)),
+                ("store", Value::from(cluster.url())),
+                ("flask_session_prefix", Value::from(prefix.clone())),
+            ],
             Backend::Sql {
                 url,
                 table,
@@ -383,6 +409,7 @@ impl Backend {
         matches!(
             self,
             Backend::Redis { flask: true, .. }
+                | Backend::RedisCluster { flask: true, .. }
                 | Backend::Memcached { flask: true, .. }
                 | Backend::Sql { flask: true, .. }
         )
@@ -392,6 +419,7 @@ impl Backend {
     pub fn id_len(&self) -> usize {
         match self {
             Backend::Redis { flask: true, .. }
+            | Backend::RedisCluster { flask: true, .. }
             | Backend::Memcached { flask: true, .. }
             | Backend::Sql { flask: true, .. } => 43,
             _ => 32,
@@ -424,9 +452,10 @@ impl Backend {
             Backend::Cookie => Keepsake::fairing(),
             Backend::Memory(store) => Keepsake::with_store(store.clone()),
             Backend::File(dir) => Keepsake::with_store(FileStore::new(&dir.0)),
-            Backend::RedisCluster { cluster, prefix } => {
-                Keepsake::with_store(cluster.store().with_prefix(prefix.clone()))
-            }
+            Backend::RedisCluster { flask: true, .. } => Keepsake::fairing(),
+            Backend::RedisCluster {
+                cluster, prefix, ..
+            } => Keepsake::with_store(cluster.store().with_prefix(prefix.clone())),
             Backend::Memcached { flask: true, .. } | Backend::Sql { flask: true, .. } => {
                 Keepsake::fairing()
             }
@@ -466,7 +495,9 @@ impl Backend {
     pub async fn expire_all(&self) -> bool {
         match self {
             Backend::Cookie | Backend::Memory(_) | Backend::Memcached { .. } => false,
-            Backend::RedisCluster { cluster, prefix } => {
+            Backend::RedisCluster {
+                cluster, prefix, ..
+            } => {
                 for (port, key) in cluster.keys(prefix) {
                     cluster.cli(port, &["PEXPIRE", &key, "1"]);
                 }
@@ -546,7 +577,9 @@ impl Backend {
             Backend::Cookie => None,
             Backend::Memory(store) => Some(store.len()),
             Backend::File(dir) => Some(dir.session_files().len()),
-            Backend::RedisCluster { cluster, prefix } => Some(cluster.keys(prefix).len()),
+            Backend::RedisCluster {
+                cluster, prefix, ..
+            } => Some(cluster.keys(prefix).len()),
             Backend::Memcached { prefix, .. } => Some(memcached_records(prefix).len()),
             Backend::Sql {
                 engine, url, table, ..
@@ -857,6 +890,16 @@ impl PrivateCluster {
     }
 
     /// A store for this cluster.
+    /// The cluster as a `store` URL: `redis+cluster://` and its nodes.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
     pub fn store(&self) -> RedisStore {
         let nodes: Vec<String> = self
             .ports
