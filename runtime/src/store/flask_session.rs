@@ -62,33 +62,27 @@ impl Unreadable {
     }
 }
 
-/// Splits `blob` into its entries, each value checked to be one bounded msgpack value.
-fn entries(blob: &[u8]) -> Result<Vec<Entry<'_>>, Unreadable> {
+/// Calls `each` with every entry of the map `blob`: its key and value, decoded (each
+/// bounded), and their bytes.
+fn each_entry<'a>(
+    blob: &'a [u8],
+    mut each: impl FnMut((Value, &'a [u8]), (Value, &'a [u8])),
+) -> Result<(), Unreadable> {
     if blob.len() > MAX_BLOB {
         return Err(Unreadable::TooLarge(blob.len()));
     }
-    let bad = |e: &dyn std::fmt::Display| Unreadable::NotAMap(e.to_string());
     let mut rest = blob;
-    let len = rmp::decode::read_map_len(&mut rest).map_err(|e| bad(&e))?;
-    // Each entry takes at least two bytes: no more can be claimed than that.
-    let mut entries = Vec::with_capacity((len as usize).min(rest.len() / 2));
+    let len =
+        rmp::decode::read_map_len(&mut rest).map_err(|e| Unreadable::NotAMap(e.to_string()))?;
     for _ in 0..len {
-        let (key, raw_key) = next(&mut rest)?;
-        let (_, raw) = next(&mut rest)?;
-        let key = match key {
-            Value::String(s) => s.into_str(),
-            _ => None,
-        };
-        entries.push(Entry {
-            key,
-            raw_key: Cow::Borrowed(raw_key),
-            raw: Cow::Borrowed(raw),
-        });
+        let key = next(&mut rest)?;
+        let value = next(&mut rest)?;
+        each(key, value);
     }
     if !rest.is_empty() {
         return Err(Unreadable::Trailing);
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// The next value of `rest`, and its bytes.
@@ -99,16 +93,33 @@ fn next<'a>(rest: &mut &'a [u8]) -> Result<(Value, &'a [u8]), Unreadable> {
     Ok((value, &before[..before.len() - rest.len()]))
 }
 
+/// Splits `blob` into its entries, with their bytes.
+fn entries(blob: &[u8]) -> Result<Vec<Entry<'_>>, Unreadable> {
+    let mut entries = Vec::new();
+    each_entry(blob, |(key, raw_key), (_, raw)| {
+        let key = match key {
+            Value::String(s) => s.into_str(),
+            _ => None,
+        };
+        entries.push(Entry {
+            key,
+            raw_key: Cow::Borrowed(raw_key),
+            raw: Cow::Borrowed(raw),
+        });
+    })?;
+    Ok(entries)
+}
+
 /// The record's fields: each string key with its value as JSON text.
 pub(crate) fn fields(blob: &[u8]) -> Result<Fields, Unreadable> {
     let mut fields = Fields::new();
-    for entry in entries(blob)? {
-        let Some(key) = entry.key else { continue };
-        let mut raw = &entry.raw[..];
-        let value = rmpv::decode::read_value_with_max_depth(&mut raw, MAX_DEPTH)
-            .map_err(|e| Unreadable::NotAMap(e.to_string()))?;
-        fields.insert(key, to_json(value).to_string());
-    }
+    each_entry(blob, |(key, _), (value, _)| {
+        if let Value::String(key) = key {
+            if let Some(key) = key.into_str() {
+                fields.insert(key, to_json(value).to_string());
+            }
+        }
+    })?;
     Ok(fields)
 }
 
