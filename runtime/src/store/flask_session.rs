@@ -37,6 +37,67 @@ pub(crate) const MAX_BLOB: usize = 4 * 1024 * 1024;
 /// The deepest nesting of arrays and maps decoded.
 pub(crate) const MAX_DEPTH: usize = 64;
 
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
+pub(crate) use self::recent::Recent;
+
+/// The blobs recent loads found (the Redis and SQL layouts use them; Memcached's
+/// `cas` needs its own token).
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
+mod recent {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+
+    /// The most bytes of loaded blobs kept for the saves that follow their loads.
+    const RECENT_BYTES: usize = 4 * 1024 * 1024;
+
+    /// The blob each recent load found, by record key, for the save that follows the
+    /// load: its compare-and-set is tried against that blob first, without reading it
+    /// again (one round trip instead of two). A stale blob only makes that first try
+    /// fail. At most [`RECENT_BYTES`] are kept; past that the cache starts afresh.
+    #[derive(Debug, Default)]
+    pub(crate) struct Recent(Mutex<RecentBlobs>);
+
+    #[derive(Debug, Default)]
+    struct RecentBlobs {
+        blobs: HashMap<String, Vec<u8>>,
+        bytes: usize,
+    }
+
+    impl Recent {
+        /// Keeps `blob`, just loaded from `key`.
+        pub(crate) fn remember(&self, key: &str, blob: &[u8]) {
+            let mut recent = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.bytes + blob.len() > RECENT_BYTES {
+                *recent = RecentBlobs::default();
+            }
+            recent.bytes += blob.len();
+            if let Some(old) = recent.blobs.insert(key.to_owned(), blob.to_vec()) {
+                recent.bytes -= old.len();
+            }
+        }
+
+        /// The blob last loaded from `key`, if still kept; it is kept no more.
+        pub(crate) fn take(&self, key: &str) -> Option<Vec<u8>> {
+            let mut recent = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let blob = recent.blobs.remove(key)?;
+            recent.bytes -= blob.len();
+            Some(blob)
+        }
+    }
+}
+
 /// One entry of a stored map: its key (`None` for a key that is not a string, kept
 /// but never shown to a view), then the msgpack bytes of its key and of its value.
 struct Entry<'a> {

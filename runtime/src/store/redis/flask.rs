@@ -11,15 +11,13 @@
 //! that follows its load costs one round trip, as Flask-Session's own `SET` does.
 //! Nothing is indexed: `revoke_all` and `sessions` are not supported.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::{AsyncCommands, Script};
 use sha1::{Digest, Sha1};
 
 use super::{millis, saved, RedisStore};
-use crate::store::flask_session::{self, Unreadable};
+use crate::store::flask_session::{self, Recent, Unreadable};
 use crate::store::{Changes, Fields, Saved, SessionId, StoreError};
 
 /// Writes a blob, or deletes it (an empty value), if the key still holds the blob whose
@@ -51,23 +49,13 @@ return 1
 /// How many times a save reads and tries again when the record changed meanwhile.
 const TRIES: usize = 16;
 
-/// The most bytes of loaded blobs kept for the saves that follow their loads.
-const RECENT_BYTES: usize = 4 * 1024 * 1024;
-
 /// The Flask-Session layout's scripts, and the blobs requests loaded last.
 pub(super) struct FlaskLayout {
     cas: Script,
     moved: Script,
-    /// The blob each recent load found, by key: a save that follows its load tries
-    /// its compare-and-set against it first, without reading the blob again (one
-    /// round trip instead of two). A stale one only makes that first try fail.
-    recent: Mutex<Recent>,
-}
-
-#[derive(Default)]
-struct Recent {
-    blobs: HashMap<String, Vec<u8>>,
-    bytes: usize,
+    /// The blob each recent load found: a save that follows its load tries its
+    /// compare-and-set against it first, without reading the blob again.
+    recent: Recent,
 }
 
 impl FlaskLayout {
@@ -75,26 +63,8 @@ impl FlaskLayout {
         FlaskLayout {
             cas: Script::new(CAS),
             moved: Script::new(MOVE),
-            recent: Mutex::default(),
+            recent: Recent::default(),
         }
-    }
-
-    fn remember(&self, key: &str, blob: &[u8]) {
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if recent.bytes + blob.len() > RECENT_BYTES {
-            *recent = Recent::default();
-        }
-        recent.bytes += blob.len();
-        if let Some(old) = recent.blobs.insert(key.to_owned(), blob.to_vec()) {
-            recent.bytes -= old.len();
-        }
-    }
-
-    fn take(&self, key: &str) -> Option<Vec<u8>> {
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        let blob = recent.blobs.remove(key)?;
-        recent.bytes -= blob.len();
-        Some(blob)
     }
 }
 
@@ -143,7 +113,7 @@ impl RedisStore {
             return Ok(None);
         };
         let fields = flask_session::fields(&blob).map_err(unreadable)?;
-        layout.remember(&key, &blob);
+        layout.recent.remember(&key, &blob);
         Ok(Some(fields))
     }
 
@@ -155,7 +125,7 @@ impl RedisStore {
         ttl: Duration,
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
-        let loaded = layout.take(&key);
+        let loaded = layout.recent.take(&key);
         if changes.set.is_empty() && changes.removed.is_empty() && !changes.create {
             // Only the expiry moves.
             let mut connection = self.connection().await?;

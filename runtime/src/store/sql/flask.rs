@@ -3,8 +3,8 @@
 //! the session dict as msgpack, `expiry` = naive UTC), read and written as
 //! Flask-Session's `SqlAlchemySessionInterface` does.
 //!
-//! A save reads the row, applies the request's changes to the blob and writes it back
-//! only if the row still holds the blob read (`… WHERE session_id = ? AND data = ?`),
+//! A save applies the request's changes to the blob its load read (or reads it again)
+//! and writes it back only if the row still holds that blob (`… WHERE session_id = ? AND data = ?`),
 //! else reads again: concurrent requests changing different keys all survive, without
 //! a transaction held across round trips. Expired rows read as absent, and are deleted
 //! when asked for, as Flask-Session does. Nothing is indexed: `revoke_all` and
@@ -15,7 +15,7 @@ use std::time::Duration;
 use rocket::tokio::sync::OnceCell;
 
 use super::{check_table, numbered, Bind, Engine, SqlStore, Work};
-use crate::store::flask_session;
+use crate::store::flask_session::{self, Recent};
 use crate::store::{Changes, Fields, Saved, SessionId, StoreError, StoreErrorKind};
 
 /// How many times a save reads and tries again when the row changed meanwhile.
@@ -26,6 +26,8 @@ const TRIES: usize = 16;
 pub(super) struct FlaskLayout {
     prefix: String,
     ready: OnceCell<FlaskStatements>,
+    /// The blob each recent load found, for the save that follows it.
+    recent: Recent,
 }
 
 /// The statements of Flask-Session's table, written once.
@@ -77,6 +79,7 @@ impl FlaskLayout {
         FlaskLayout {
             prefix,
             ready: OnceCell::new(),
+            recent: Recent::default(),
         }
     }
 }
@@ -156,9 +159,12 @@ impl<E: Engine> SqlStore<E> {
         let sql = self.flask_ready(layout).await?;
         let key = format!("{}{}", layout.prefix, id.as_str());
         match self.flask_blob(sql, &key).await? {
-            Some(blob) => flask_session::fields(&blob)
-                .map(Some)
-                .map_err(|e| e.into_store_error(E::NAME)),
+            Some(blob) => {
+                let fields =
+                    flask_session::fields(&blob).map_err(|e| e.into_store_error(E::NAME))?;
+                layout.recent.remember(&key, &blob);
+                Ok(Some(fields))
+            }
             None => {
                 // As Flask-Session does: an expired row is deleted when it is asked for.
                 self.execute(&sql.purge_expired, &[Bind::text(&key)])
@@ -178,6 +184,7 @@ impl<E: Engine> SqlStore<E> {
         let sql = self.flask_ready(layout).await?;
         let key = format!("{}{}", layout.prefix, id.as_str());
         let expiry = expiry(ttl);
+        let loaded = layout.recent.take(&key);
         if changes.set.is_empty() && changes.removed.is_empty() && !changes.create {
             // Only the expiry moves.
             let binds = [Bind::text(&expiry), Bind::text(&key)];
@@ -188,8 +195,13 @@ impl<E: Engine> SqlStore<E> {
                 Saved::Gone
             });
         }
+        // First against the blob this request's load found, if it is still known.
+        let mut loaded = loaded.filter(|_| !changes.create).map(Some);
         for _ in 0..TRIES {
-            let old = self.flask_blob(sql, &key).await?;
+            let old = match loaded.take() {
+                Some(old) => old,
+                None => self.flask_blob(sql, &key).await?,
+            };
             if old.is_none() && !changes.create {
                 return Ok(Saved::Gone);
             }
