@@ -17,6 +17,56 @@ async fn browser_on(url: &str) -> Client {
         .expect("valid rocket")
 }
 
+/// A key prefix of a test's own in the Redis at `REDIS_URL`, whose keys are deleted
+/// when it is dropped.
+struct RedisScratch {
+    url: String,
+    prefix: String,
+}
+
+impl RedisScratch {
+    fn new(name: &str) -> RedisScratch {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let prefix = format!("keepsake-example-{name}-{nanos}:");
+        RedisScratch { url, prefix }
+    }
+
+    /// The app's configuration: sessions in this Redis, under this prefix.
+    fn figment(&self) -> rocket::figment::Figment {
+        rocket::Config::figment()
+            .merge(("keepsake.store", &self.url))
+            .merge(("keepsake.store_prefix", &self.prefix))
+    }
+
+    /// The keys under the prefix.
+    fn keys(&self) -> Vec<String> {
+        let mut con = redis::Client::open(self.url.as_str())
+            .and_then(|client| client.get_connection())
+            .expect("Redis answers at REDIS_URL");
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut con)
+            .unwrap()
+    }
+}
+
+impl Drop for RedisScratch {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(mut con) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut con);
+        }
+    }
+}
+
 /// POSTs a form; returns where it redirects.
 async fn post(client: &Client, path: &str, form: &str) -> String {
     let response = client
@@ -56,8 +106,11 @@ async fn register_login_dashboard_logout() {
 
 #[rocket::async_test]
 async fn register_login_dashboard_logout_on_redis() {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    the_whole_flow(browser_on(&url).await).await;
+    let redis = RedisScratch::new("flow");
+    let client = Client::tracked(super::app_on(redis.figment()))
+        .await
+        .expect("valid rocket");
+    the_whole_flow(client).await;
 }
 
 #[rocket::async_test]
@@ -355,16 +408,8 @@ fn session_cookie(response: &rocket::local::asynchronous::LocalResponse<'_>) -> 
 async fn your_devices_lists_both_browsers_and_signs_one_out() {
     use rocket::http::Cookie;
 
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("keepsake-example-devices-{nanos}:");
-    let figment = rocket::Config::figment()
-        .merge(("keepsake.store", &url))
-        .merge(("keepsake.store_prefix", &prefix));
-    let client = Client::untracked(super::app_on(figment))
+    let redis = RedisScratch::new("devices");
+    let client = Client::untracked(super::app_on(redis.figment()))
         .await
         .expect("valid rocket");
     let form = "username=grace&password=hopper1";
@@ -436,23 +481,12 @@ async fn your_devices_lists_both_browsers_and_signs_one_out() {
     let again = send("/devices/end", Some(&laptop), Some(format!("tag={tag}"))).await;
     assert_eq!(again.status(), Status::SeeOther);
 
-    // Log out: the user is indexed no more. Then remove what the test wrote (what is
-    // left are visitors' sessions holding a flash: the logout's, the phone's).
+    // Log out: the user is indexed no more. (What is left, visitors' sessions holding
+    // a flash, the logout's and the phone's, goes with the scratch prefix.)
     send("/logout", Some(&laptop), Some(String::new())).await;
-    let redis = redis::Client::open(url).unwrap();
-    let mut con = redis.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let keys = redis.keys();
     let index: Vec<&String> = keys.iter().filter(|k| k.contains(":index:")).collect();
     assert!(index.is_empty(), "{index:?}");
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut con)
-        .await
-        .unwrap();
 }
 
 #[rocket::async_test]
