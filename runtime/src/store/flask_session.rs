@@ -46,6 +46,79 @@ pub(crate) const MAX_DEPTH: usize = 64;
 ))]
 pub(crate) use self::recent::Recent;
 
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
+pub(crate) use self::swapped::{contended, save, TRIES};
+
+/// Whether a save only moves the record's expiry: nothing set, removed or created.
+pub(crate) fn only_expiry(changes: &Changes) -> bool {
+    changes.set.is_empty() && changes.removed.is_empty() && !changes.create
+}
+
+/// A save as the Redis and SQL layouts make it: merge into the blob read, then a
+/// compare-and-set.
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "rocket_db_pools"
+))]
+mod swapped {
+    use rocket::futures::future::BoxFuture;
+
+    use crate::store::{Changes, Saved, StoreError};
+
+    /// How many times a save reads again and retries when the record changed
+    /// meanwhile, before answering 503 rather than losing a write.
+    pub(crate) const TRIES: usize = 16;
+
+    /// Applies `changes` to the blob `read` finds (first to `loaded`, the one the
+    /// request's load found, if known) and has `swap` write the result only if the
+    /// store still holds the blob it was applied to (`None` on either side: no
+    /// record); on a race, reads again, up to [`TRIES`] times. A record that is gone is
+    /// not recreated unless `changes.create`.
+    pub(crate) async fn save<'a>(
+        store: &'static str,
+        changes: &Changes,
+        loaded: Option<Vec<u8>>,
+        mut read: impl FnMut() -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>,
+        mut swap: impl FnMut(
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        ) -> BoxFuture<'a, Result<bool, StoreError>>,
+    ) -> Result<Saved, StoreError> {
+        let mut loaded = loaded.filter(|_| !changes.create).map(Some);
+        for _ in 0..TRIES {
+            let old = match loaded.take() {
+                Some(old) => old,
+                None => read().await?,
+            };
+            if old.is_none() && !changes.create {
+                return Ok(Saved::Gone);
+            }
+            let new = super::apply(store, old.as_deref(), changes)?;
+            if swap(old, new).await? {
+                return Ok(Saved::Done);
+            }
+        }
+        Err(contended(store))
+    }
+
+    /// The record changed under every try to write it.
+    pub(crate) fn contended(store: &'static str) -> StoreError {
+        StoreError::new(
+            store,
+            format!("the session changed under each of {TRIES} attempts to write it"),
+        )
+    }
+}
+
 /// The blobs recent loads found (the Redis and SQL layouts use them; Memcached's
 /// `cas` needs its own token).
 #[cfg(any(

@@ -46,9 +46,6 @@ redis.call('DEL', KEYS[1])
 return 1
 ";
 
-/// How many times a save reads and tries again when the record changed meanwhile.
-const TRIES: usize = 16;
-
 /// The Flask-Session layout's scripts, and the blobs requests loaded last.
 pub(super) struct FlaskLayout {
     cas: Script,
@@ -126,7 +123,7 @@ impl RedisStore {
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
         let loaded = layout.recent.take(&key);
-        if changes.set.is_empty() && changes.removed.is_empty() && !changes.create {
+        if flask_session::only_expiry(changes) {
             // Only the expiry moves.
             let mut connection = self.connection().await?;
             let applied: i64 = connection
@@ -135,25 +132,20 @@ impl RedisStore {
                 .map_err(|e| self.failed(e))?;
             return Ok(saved(applied));
         }
-        // First against the blob this request's load found, if it is still known.
-        let mut loaded = loaded.filter(|_| !changes.create).map(Some);
-        for _ in 0..TRIES {
-            let old = match loaded.take() {
-                Some(old) => old,
-                None => self.blob(&key).await?,
-            };
-            if old.is_none() && !changes.create {
-                return Ok(Saved::Gone);
-            }
-            let new = flask_session::apply("redis", old.as_deref(), changes)?;
-            if self
-                .swap(layout, &key, old.as_deref(), new.as_deref(), ttl)
-                .await?
-            {
-                return Ok(Saved::Done);
-            }
-        }
-        Err(contended())
+        let key = &key;
+        flask_session::save(
+            "redis",
+            changes,
+            loaded,
+            || Box::pin(self.blob(key)),
+            |old, new| {
+                Box::pin(async move {
+                    self.swap(layout, key, old.as_deref(), new.as_deref(), ttl)
+                        .await
+                })
+            },
+        )
+        .await
     }
 
     pub(super) async fn flask_rename(
@@ -175,7 +167,7 @@ impl RedisStore {
         }
         // In a cluster the two keys are in different slots: copy, then delete the old
         // one if it still holds what was copied, else undo the copy and look again.
-        for _ in 0..TRIES {
+        for _ in 0..flask_session::TRIES {
             let Some(blob) = self.blob(&from).await? else {
                 return Ok(Saved::Gone);
             };
@@ -187,13 +179,6 @@ impl RedisStore {
             }
             self.swap(layout, &to, Some(&blob), None, ttl).await?;
         }
-        Err(contended())
+        Err(flask_session::contended("redis"))
     }
-}
-
-fn contended() -> StoreError {
-    StoreError::new(
-        "redis",
-        format!("the session changed under each of {TRIES} attempts to write it"),
-    )
 }

@@ -12,14 +12,12 @@
 
 use std::time::Duration;
 
+use rocket::futures::future::BoxFuture;
 use rocket::tokio::sync::OnceCell;
 
 use super::{check_table, numbered, Bind, Engine, SqlStore, Work};
 use crate::store::flask_session::{self, Recent};
 use crate::store::{Changes, Fields, Saved, SessionId, StoreError, StoreErrorKind};
-
-/// How many times a save reads and tries again when the row changed meanwhile.
-const TRIES: usize = 16;
 
 /// Flask-Session's layout: its key prefix, and its statements once the table exists.
 #[derive(Debug)]
@@ -185,7 +183,7 @@ impl<E: Engine> SqlStore<E> {
         let key = format!("{}{}", layout.prefix, id.as_str());
         let expiry = expiry(ttl);
         let loaded = layout.recent.take(&key);
-        if changes.set.is_empty() && changes.removed.is_empty() && !changes.create {
+        if flask_session::only_expiry(changes) {
             // Only the expiry moves.
             let binds = [Bind::text(&expiry), Bind::text(&key)];
             let touched = self.execute(&sql.touch, &binds).await?;
@@ -195,62 +193,61 @@ impl<E: Engine> SqlStore<E> {
                 Saved::Gone
             });
         }
-        // First against the blob this request's load found, if it is still known.
-        let mut loaded = loaded.filter(|_| !changes.create).map(Some);
-        for _ in 0..TRIES {
-            let old = match loaded.take() {
-                Some(old) => old,
-                None => self.flask_blob(sql, &key).await?,
-            };
-            if old.is_none() && !changes.create {
-                return Ok(Saved::Gone);
-            }
-            let new = flask_session::apply(E::NAME, old.as_deref(), changes)?;
-            if let Some(new) = new.as_ref().filter(|new| new.len() > E::FLASK_MAX_DATA) {
-                let too_big = format!(
-                    "the record is {} bytes, more than Flask-Session's `data` column holds on \
-                     {} ({})",
-                    new.len(),
-                    E::NAME,
-                    E::FLASK_MAX_DATA
-                );
-                return Err(StoreError::of_kind(
-                    E::NAME,
-                    StoreErrorKind::Refused,
-                    too_big,
-                ));
-            }
-            let done = match (&old, &new) {
-                (Some(old), Some(new)) => {
-                    let binds = [
-                        Bind::Bytes(new),
-                        Bind::text(&expiry),
-                        Bind::text(&key),
-                        Bind::Bytes(old),
-                    ];
-                    self.execute(&sql.update, &binds).await? == 1
-                }
-                (Some(old), None) => {
-                    let binds = [Bind::text(&key), Bind::Bytes(old)];
-                    self.execute(&sql.delete_if, &binds).await? == 1
-                }
-                (None, Some(new)) => {
-                    // An expired row of this id would make the insert fail.
-                    self.execute(&sql.purge_expired, &[Bind::text(&key)])
-                        .await?;
-                    let binds = [Bind::text(&key), Bind::Bytes(new), Bind::text(&expiry)];
-                    self.execute(&sql.insert, &binds).await? == 1
-                }
-                (None, None) => true,
-            };
-            if done {
-                return Ok(Saved::Done);
-            }
+        let (key, expiry) = (&key, &expiry);
+        let swap = |old, new| -> BoxFuture<'_, _> {
+            Box::pin(self.flask_swap(sql, key, expiry, old, new))
+        };
+        let read = || -> BoxFuture<'_, _> { Box::pin(self.flask_blob(sql, key)) };
+        flask_session::save(E::NAME, changes, loaded, read, swap).await
+    }
+
+    /// Writes `new` (deletes the row, if `None`) under `key` if the row still holds
+    /// `old` (inserts it, if `None`); whether it did.
+    async fn flask_swap(
+        &self,
+        sql: &FlaskStatements,
+        key: &str,
+        expiry: &str,
+        old: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        if let Some(new) = new.as_ref().filter(|new| new.len() > E::FLASK_MAX_DATA) {
+            let too_big = format!(
+                "the record is {} bytes, more than Flask-Session's `data` column holds on \
+                 {} ({})",
+                new.len(),
+                E::NAME,
+                E::FLASK_MAX_DATA
+            );
+            return Err(StoreError::of_kind(
+                E::NAME,
+                StoreErrorKind::Refused,
+                too_big,
+            ));
         }
-        Err(StoreError::new(
-            E::NAME,
-            format!("the session changed under each of {TRIES} attempts to write it"),
-        ))
+        let changed = match (old.as_deref(), new.as_deref()) {
+            (Some(old), Some(new)) => {
+                let binds = [
+                    Bind::Bytes(new),
+                    Bind::text(expiry),
+                    Bind::text(key),
+                    Bind::Bytes(old),
+                ];
+                self.execute(&sql.update, &binds).await?
+            }
+            (Some(old), None) => {
+                let binds = [Bind::text(key), Bind::Bytes(old)];
+                self.execute(&sql.delete_if, &binds).await?
+            }
+            (None, Some(new)) => {
+                // An expired row of this id would make the insert fail.
+                self.execute(&sql.purge_expired, &[Bind::text(key)]).await?;
+                let binds = [Bind::text(key), Bind::Bytes(new), Bind::text(expiry)];
+                self.execute(&sql.insert, &binds).await?
+            }
+            (None, None) => return Ok(true),
+        };
+        Ok(changed == 1)
     }
 
     pub(super) async fn flask_delete(
