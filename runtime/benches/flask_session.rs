@@ -19,22 +19,10 @@ use rocket_keepsake::Keepsake;
 #[path = "fixture/mod.rs"]
 mod fixture;
 
+use fixture::{get, median};
+
 const PREFIX: &str = "keepsake-bench-flask:";
 const SAMPLES: usize = 9;
-
-async fn get(client: &Client, path: &str, cookie: &str) {
-    let response = client
-        .get(path)
-        .cookie(rocket::http::Cookie::new("session", cookie.to_owned()))
-        .dispatch()
-        .await;
-    assert_eq!(response.status(), rocket::http::Status::Ok, "{path}");
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 #[rocket::main]
 async fn main() {

@@ -17,6 +17,8 @@ use rocket_keepsake::Keepsake;
 #[path = "fixture/mod.rs"]
 mod fixture;
 
+use fixture::{get, median};
+
 const TABLE: &str = "keepsake_bench";
 const SAMPLES: usize = 15;
 const ITERS: u32 = 300;
@@ -25,15 +27,6 @@ async fn client(fairing: Keepsake) -> Client {
     Client::untracked(fixture::app(fairing))
         .await
         .expect("valid rocket")
-}
-
-async fn get(client: &Client, path: &str, cookie: &str) {
-    let response = client
-        .get(path)
-        .cookie(rocket::http::Cookie::new("session", cookie.to_owned()))
-        .dispatch()
-        .await;
-    assert_eq!(response.status(), rocket::http::Status::Ok, "{path}");
 }
 
 /// One engine's raw statements, on the store's pool.
@@ -112,11 +105,6 @@ impl Raw {
         }
         .unwrap();
     }
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 async fn engine(name: &str, fairing: Keepsake, raw: Raw) {

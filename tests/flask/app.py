@@ -88,18 +88,25 @@ def make_app(secret):
     return app
 
 
-def main():
-    root = make_app(SECRET)
-    root.wsgi_app = DispatcherMiddleware(root.wsgi_app, {"/old": make_app(OLD_SECRET)})
+def serve(root, on_exit=lambda: None):
+    """Serves `root` on a free loopback port, printed on the first line; when standard
+    input closes (the test process ended), calls `on_exit` and exits."""
     server = make_server("127.0.0.1", 0, root, threaded=True)
     print(server.socket.getsockname()[1], flush=True)
 
     def exit_with_parent():
         sys.stdin.read()
+        on_exit()
         os._exit(0)
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
     server.serve_forever()
+
+
+def main():
+    root = make_app(SECRET)
+    root.wsgi_app = DispatcherMiddleware(root.wsgi_app, {"/old": make_app(OLD_SECRET)})
+    serve(root)
 
 
 if __name__ == "__main__":

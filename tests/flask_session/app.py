@@ -5,15 +5,15 @@ Configured from the environment: `REDIS_URL`, `MEMCACHED_URL`, `POSTGRES_URL`,
 `MYSQL_URL`, `SQLITE_PATH`, `TABLE` (Flask-Session's `SESSION_SQLALCHEMY_TABLE`) and
 `PREFIX` (its `SESSION_KEY_PREFIX`). `/signed/...` is the same app with
 `SESSION_USE_SIGNER`, `/memcached/...` the same app on Memcached, `/postgres/...`,
-`/mysql/...` and `/sqlite/...` on Flask-SQLAlchemy. At exit it drops its tables and removes the SQLite file. It
-serves on a free loopback port, prints that port on its first line, and exits when its
-standard input closes (the test process ended).
+`/mysql/...` and `/sqlite/...` on Flask-SQLAlchemy. It serves as the Flask interop
+app does (`tests/flask/app.py`, whose `describe` and `serve` it uses), and at exit
+drops its tables and removes the SQLite file.
 """
 
 import datetime
 import os
+import pathlib
 import sys
-import threading
 import warnings
 
 import redis
@@ -23,25 +23,12 @@ from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import text
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "flask"))
+from app import describe, serve  # noqa: E402  (tests/flask/app.py)
 
 SECRET = "flask-session-secret"
 warnings.simplefilter("ignore", DeprecationWarning)
-
-
-def describe(value):
-    """A value's Python type and a JSON form of it, for the tests to check."""
-    kind = type(value).__name__
-    if isinstance(value, (tuple, list)):
-        return [kind, [describe(v) for v in value]]
-    if isinstance(value, bytes):
-        return [kind, list(value)]
-    if isinstance(value, dict):
-        return [kind, {k: describe(v) for k, v in value.items()}]
-    if isinstance(value, (bool, int, float, str)) and kind in ("bool", "int", "float", "str"):
-        return [kind, value]
-    return [kind, str(value)]
-
 
 DATABASES = {
     "postgres": lambda: "postgresql+psycopg2://" + os.environ["POSTGRES_URL"].split("://", 1)[1],
@@ -116,24 +103,20 @@ def main():
     for database in DATABASES:
         mounts[f"/{database}"] = make_app(database=database)
     root.wsgi_app = DispatcherMiddleware(root.wsgi_app, mounts)
-    server = make_server("127.0.0.1", 0, root, threaded=True)
-    print(server.socket.getsockname()[1], flush=True)
+    serve(root, on_exit=drop_tables)
 
-    def exit_with_parent():
-        sys.stdin.read()
-        for app, db in DATABASE_CLIENTS:
-            with app.app_context():
-                db.session.execute(text(f"DROP TABLE IF EXISTS {os.environ['TABLE']}"))
-                db.session.commit()
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            try:
-                os.remove(os.environ["SQLITE_PATH"] + suffix)
-            except FileNotFoundError:
-                pass
-        os._exit(0)
 
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-    server.serve_forever()
+def drop_tables():
+    """Drops the SQL tables and removes the SQLite file the tests used."""
+    for app, db in DATABASE_CLIENTS:
+        with app.app_context():
+            db.session.execute(text(f"DROP TABLE IF EXISTS {os.environ['TABLE']}"))
+            db.session.commit()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.remove(os.environ["SQLITE_PATH"] + suffix)
+        except FileNotFoundError:
+            pass
 
 
 if __name__ == "__main__":

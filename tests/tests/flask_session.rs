@@ -115,17 +115,8 @@ impl Peer {
     fn record(self, id: &str) -> Option<Vec<u8>> {
         let key = format!("{}{id}", prefix());
         match self {
-            Peer::Redis => {
-                let mut con = redis::Client::open(redis_url())
-                    .unwrap()
-                    .get_connection()
-                    .unwrap();
-                redis::cmd("GET").arg(&key).query(&mut con).unwrap()
-            }
-            Peer::Memcached => {
-                let client = memcache::Client::connect(memcached_url()).unwrap();
-                client.get(&key).unwrap()
-            }
+            Peer::Redis => redis_query(redis::cmd("GET").arg(&key)),
+            Peer::Memcached => memcached().get(&key).unwrap(),
             Peer::Sql(engine) => {
                 let select = format!("SELECT data FROM {} WHERE session_id = '{key}'", table());
                 Peer::sql(engine, move |engine, url| {
@@ -139,21 +130,8 @@ impl Peer {
     fn set_record(self, id: &str, bytes: &[u8]) {
         let key = format!("{}{id}", prefix());
         match self {
-            Peer::Redis => {
-                let mut con = redis::Client::open(redis_url())
-                    .unwrap()
-                    .get_connection()
-                    .unwrap();
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(bytes)
-                    .query::<()>(&mut con)
-                    .unwrap();
-            }
-            Peer::Memcached => {
-                let client = memcache::Client::connect(memcached_url()).unwrap();
-                client.set(&key, bytes, 60).unwrap();
-            }
+            Peer::Redis => redis_query(redis::cmd("SET").arg(&key).arg(bytes)),
+            Peer::Memcached => memcached().set(&key, bytes, 60).unwrap(),
             Peer::Sql(engine) => {
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 let literal = match engine {
@@ -164,9 +142,7 @@ impl Peer {
                     "UPDATE {} SET data = {literal} WHERE session_id = '{key}'",
                     table()
                 );
-                Peer::sql(engine, move |engine, url| {
-                    Box::pin(async move { sql_execute(engine, &url, &update).await })
-                });
+                sql_statement(engine, update);
             }
         }
     }
@@ -174,25 +150,34 @@ impl Peer {
     fn delete(self, id: &str) {
         let key = format!("{}{id}", prefix());
         match self {
-            Peer::Redis => {
-                let mut con = redis::Client::open(redis_url())
-                    .unwrap()
-                    .get_connection()
-                    .unwrap();
-                redis::cmd("DEL").arg(&key).query::<()>(&mut con).unwrap();
-            }
-            Peer::Memcached => {
-                let client = memcache::Client::connect(memcached_url()).unwrap();
-                client.delete(&key).unwrap();
-            }
+            Peer::Redis => redis_query(redis::cmd("DEL").arg(&key)),
+            Peer::Memcached => drop(memcached().delete(&key).unwrap()),
             Peer::Sql(engine) => {
                 let delete = format!("DELETE FROM {} WHERE session_id = '{key}'", table());
-                Peer::sql(engine, move |engine, url| {
-                    Box::pin(async move { sql_execute(engine, &url, &delete).await })
-                });
+                sql_statement(engine, delete);
             }
         }
     }
+}
+
+/// What `cmd` answers on the Redis at `REDIS_URL`.
+fn redis_query<T: redis::FromRedisValue>(cmd: &redis::Cmd) -> T {
+    let mut con = redis::Client::open(redis_url())
+        .and_then(|client| client.get_connection())
+        .expect("Redis answers at REDIS_URL");
+    cmd.query(&mut con).unwrap()
+}
+
+/// A client of the Memcached at `MEMCACHED_URL`.
+fn memcached() -> memcache::Client {
+    memcache::Client::connect(memcached_url()).expect("Memcached answers at MEMCACHED_URL")
+}
+
+/// Runs `statement` on the SQL peer's database.
+fn sql_statement(engine: Engine, statement: String) {
+    Peer::sql(engine, move |engine, url| {
+        Box::pin(async move { sql_execute(engine, &url, &statement).await })
+    });
 }
 
 /// The bytes `select` finds, if any.
@@ -387,13 +372,9 @@ macro_rules! interop {
                     (Some("user"), Some("ada"))
                 );
                 if let Peer::Redis = PEER {
-                    // (Memcached tells no item's time to live.)
-                    let mut con = redis::Client::open(redis_url())
-                        .unwrap()
-                        .get_connection()
-                        .unwrap();
+                    // (Memcached and the SQL table tell no time to live.)
                     let key = format!("{}{cookie}", prefix());
-                    let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut con).unwrap();
+                    let ttl: i64 = redis_query(redis::cmd("PTTL").arg(&key));
                     assert!(ttl > 30 * 24 * 3600 * 1000, "max_age, 31 days: {ttl}");
                 }
                 assert_eq!(
