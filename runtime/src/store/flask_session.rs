@@ -46,6 +46,8 @@ pub(crate) const MAX_DEPTH: usize = 64;
 ))]
 pub(crate) use self::recent::Recent;
 
+#[cfg(feature = "redis")]
+pub(crate) use self::swapped::{contended, TRIES};
 #[cfg(any(
     feature = "redis",
     feature = "postgres",
@@ -53,12 +55,7 @@ pub(crate) use self::recent::Recent;
     feature = "sqlite",
     feature = "rocket_db_pools"
 ))]
-pub(crate) use self::swapped::{contended, save, TRIES};
-
-/// Whether a save only moves the record's expiry: nothing set, removed or created.
-pub(crate) fn only_expiry(changes: &Changes) -> bool {
-    changes.set.is_empty() && changes.removed.is_empty() && !changes.create
-}
+pub(crate) use self::swapped::{only_expiry, save};
 
 /// A save as the Redis and SQL layouts make it: merge into the blob read, then a
 /// compare-and-set.
@@ -108,6 +105,11 @@ mod swapped {
             }
         }
         Err(contended(store))
+    }
+
+    /// Whether a save only moves the record's expiry: nothing set, removed or created.
+    pub(crate) fn only_expiry(changes: &Changes) -> bool {
+        changes.set.is_empty() && changes.removed.is_empty() && !changes.create
     }
 
     /// The record changed under every try to write it.
