@@ -41,7 +41,9 @@ const DEFAULT_MAX_SESSIONS: usize = 100_000;
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: HashMap<SessionId, Stored>,
+    /// Keyed by ids this process made at random and reads only from signed cookies,
+    /// so a fast hasher serves: no client can choose the keys it collides.
+    records: HashMap<SessionId, Stored, foldhash::fast::RandomState>,
     /// `#[session(index)]` entries: (key, value as JSON text) to the sessions holding it.
     index: HashMap<(String, String), HashSet<SessionId>>,
     /// The index keys ever named in a write's [`Changes::index`].
@@ -258,13 +260,18 @@ impl SessionStore for MemoryStore {
             if inner.records.len() >= self.max_sessions {
                 inner.evict(self.max_sessions, now);
             }
+            let record = Stored {
+                fields: Fields::new(),
+                object: String::new(),
+                expires,
+                indexed: Vec::new(),
+            };
+            inner.records.insert(id.clone(), record);
         }
-        let record = inner.records.entry(id.clone()).or_insert(Stored {
-            fields: Fields::new(),
-            object: String::new(),
-            expires,
-            indexed: Vec::new(),
-        });
+        // Found live or just inserted: the lock is held.
+        let Some(record) = inner.records.get_mut(id) else {
+            return Ok(Saved::Gone);
+        };
         record.fields.extend(changes.set.iter().cloned());
         for key in &changes.removed {
             record.fields.remove(key);

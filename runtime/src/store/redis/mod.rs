@@ -53,8 +53,8 @@ local old = {}
 for _, name in ipairs(names) do old[name] = value_of(KEYS[1], name) end
 if ns > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + 2 * ns)) end
 if nr > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 8 + 2 * ns, first - 1)) end
-local live = redis.call('EXISTS', KEYS[1]) == 1
-if live then redis.call('PEXPIRE', KEYS[1], ttl) end
+-- 0 when the hash is gone: removing its last fields deletes it.
+local live = redis.call('PEXPIRE', KEYS[1], ttl) == 1
 for _, name in ipairs(names) do
   local new = live and value_of(KEYS[1], name)
   if old[name] and old[name] ~= new then redis.call('SREM', entry(name, old[name]), id) end
@@ -147,7 +147,7 @@ if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local n = tonumber(ARGV[3])
 if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * n)) end
 if #ARGV >= 4 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + 2 * n)) end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
