@@ -677,13 +677,13 @@ fn main() {
     ratios.push(Ratio::of(
         "(b) read overhead / hand-rolled signed read overhead (b')",
         &requests,
-        1.3,
+        1.25,
         |at| over(at, 3, 2) / over(at, 4, 2),
     ));
     ratios.push(Ratio::of(
         "(c) one-key change overhead / hand-rolled signed change overhead (c')",
         &requests,
-        1.3,
+        1.25,
         |at| over(at, 5, 2) / over(at, 6, 2),
     ));
     ratios.push(Ratio::of(
@@ -757,7 +757,7 @@ fn main() {
         ratios.push(Ratio::of(
             "RedisStore read overhead / raw HGETALL + id check",
             &stores,
-            1.2,
+            1.15,
             |at| over(at, 1, 0) / over(at, 2, 0),
         ));
         ratios.push(Ratio::of(

@@ -278,13 +278,15 @@ impl Fairing for Keepsake {
         };
         let session = RequestSession::of(req, shared);
         let queued = session.take_queued_flashes();
-        if session.loaded().is_none() && queued.is_empty() {
-            return;
-        }
-        let record = match RequestSession::load(req).await {
-            Ok(record) => record,
-            // Logged where it was found.
-            Err(e) => return respond_with_catcher(req, res, e.status()).await,
+        let record = match session.loaded() {
+            Some(record) => record,
+            None if queued.is_empty() => return,
+            // Only `Flash` responders asked: load the record their messages go to.
+            None => match RequestSession::load(req).await {
+                Ok(record) => record,
+                // Logged where it was found.
+                Err(e) => return respond_with_catcher(req, res, e.status()).await,
+            },
         };
         if !queued.is_empty() {
             let mut record = lock(record);

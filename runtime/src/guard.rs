@@ -127,7 +127,10 @@ impl<T: SessionView> DerefMut for Session<'_, T> {
 
 impl<T: SessionView> Drop for Session<'_, T> {
     fn drop(&mut self) {
-        self.tracked.write_back(&mut lock(self.record));
+        // A view only read cannot have changed: the record is not even locked.
+        if self.tracked.borrowed_mut() {
+            self.tracked.write_back(&mut lock(self.record));
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub(crate) enum Plan<'a> {
     Cookie {
         value: String,
         life: CookieLife,
+        /// When it was sealed (unix seconds), which its `Expires` counts from.
+        issued: u64,
         /// How many of the oldest pending flashes were dropped to make it fit.
         dropped_flashes: usize,
     },
@@ -100,12 +102,14 @@ pub(crate) fn lifetime(record: &mut Record, config: &Config) -> Duration {
         .map_or(config.max_age, |own| own.min(config.max_age))
 }
 
-/// Decides what the response does about `record`, at `now` (unix seconds).
+/// Decides what the response does about `record`: `had_cookie` tells whether a
+/// session cookie arrived, `now` the time (unix seconds), each asked only if the
+/// decision needs it (a request that changed nothing asks neither).
 pub(crate) fn plan<'a>(
     record: &mut Record,
     rules: &Rules<'a>,
-    had_cookie: bool,
-    now: u64,
+    had_cookie: &dyn Fn() -> bool,
+    now: &dyn Fn() -> u64,
 ) -> Plan<'a> {
     record.flush();
     if let Some(failure) = record.take_failure() {
@@ -114,7 +118,7 @@ pub(crate) fn plan<'a>(
     let config = rules.config;
     let purged = matches!(record.lifecycle(), Lifecycle::Purged { .. });
     if record.is_empty() {
-        if had_cookie && (record.is_modified() || purged) {
+        if (record.is_modified() || purged) && had_cookie() {
             let stored = match record.lifecycle() {
                 Lifecycle::Loaded { id, .. } => id.clone(),
                 Lifecycle::Renewed { from } => from.clone(),
@@ -139,6 +143,7 @@ pub(crate) fn plan<'a>(
     if !send {
         return Plan::Nothing;
     }
+    let now = now();
     // A cleared session that got new contents is a new session.
     let created = if purged { now } else { record.created() };
     let stamp = Stamp {
@@ -208,6 +213,7 @@ pub(crate) fn plan<'a>(
             return Plan::Cookie {
                 value,
                 life,
+                issued: now,
                 dropped_flashes,
             };
         }
@@ -224,7 +230,7 @@ pub(crate) fn plan<'a>(
         }
         dropped_flashes += 1;
         if record.is_empty() {
-            return plan(record, rules, had_cookie, now);
+            return plan(record, rules, had_cookie, &|| now);
         }
     }
 }
@@ -307,7 +313,7 @@ mod tests {
             format: &format,
             store: server_side.then_some(&memory as &dyn SessionStore),
         };
-        summary(&plan(&mut record, &rules, had_cookie, NOW))
+        summary(&plan(&mut record, &rules, &|| had_cookie, &|| NOW))
     }
 
     #[test]
@@ -462,7 +468,7 @@ mod tests {
         let mut record = stored(&id, &[("user", "\"ada\"")]);
         record.clear();
         record.push_flash("info", "bye".into());
-        let Plan::Store { write, stamp, .. } = plan(&mut record, &rules, true, NOW) else {
+        let Plan::Store { write, stamp, .. } = plan(&mut record, &rules, &|| true, &|| NOW) else {
             panic!("a store write")
         };
         assert_eq!(write.target, Target::Replace { retired: id });
@@ -481,7 +487,7 @@ mod tests {
             format: &format,
             store: Some(&memory),
         };
-        let set_keys = |record: &mut Record| match plan(record, &rules, true, NOW) {
+        let set_keys = |record: &mut Record| match plan(record, &rules, &|| true, &|| NOW) {
             Plan::Store { write, .. } => {
                 let keys = write
                     .changes
@@ -570,7 +576,7 @@ mod tests {
             format: &format,
             store: Some(&memory),
         };
-        let ttl_of = |mut record: Record| match plan(&mut record, &rules, false, NOW) {
+        let ttl_of = |mut record: Record| match plan(&mut record, &rules, &|| false, &|| NOW) {
             Plan::Store { write, .. } => write.ttl,
             other => panic!("{}", summary(&other)),
         };

@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use rocket::catcher::Catcher;
+use rocket::futures::future::BoxFuture;
 use rocket::http::{Header, Status};
 use rocket::{Request, Response};
 
@@ -24,14 +25,17 @@ pub(crate) async fn save<'r>(
     res: &mut Response<'r>,
 ) {
     res.adjoin_raw_header("Vary", "Cookie");
-    let had_cookie = req.cookies().get(&shared.config.cookie_name).is_some();
-    let now = shared.now();
-    let rules = Rules {
-        config: &shared.config,
-        format: &shared.format,
-        store: shared.backend.store(),
+    let plan = {
+        let rules = Rules {
+            config: &shared.config,
+            format: &shared.format,
+            store: shared.backend.store(),
+        };
+        // Asked only by a plan that needs them: a request that changed nothing reads
+        // neither the cookie jar nor the clock.
+        let had_cookie = || req.cookies().get(&shared.config.cookie_name).is_some();
+        plan(&mut lock(record), &rules, &had_cookie, &|| shared.now())
     };
-    let plan = plan(&mut lock(record), &rules, had_cookie, now);
     match plan {
         Plan::Nothing => {}
         Plan::Fail(e) => {
@@ -49,6 +53,7 @@ pub(crate) async fn save<'r>(
         Plan::Cookie {
             value,
             life,
+            issued,
             dropped_flashes,
         } => {
             if dropped_flashes > 0 {
@@ -59,7 +64,7 @@ pub(crate) async fn save<'r>(
                 );
             }
             shared.warn_if_dropped_by_browsers(req);
-            res.adjoin_header(cookie::set(&shared.config, value, life, now));
+            res.adjoin_header(cookie::set(&shared.config, value, life, issued));
         }
         Plan::Store {
             store,
@@ -70,7 +75,7 @@ pub(crate) async fn save<'r>(
             Ok(Some(id)) => match shared.format.seal(stamp, id.as_str().as_bytes()) {
                 Ok(value) => {
                     shared.warn_if_dropped_by_browsers(req);
-                    res.adjoin_header(cookie::set(&shared.config, value, life, now));
+                    res.adjoin_header(cookie::set(&shared.config, value, life, stamp.issued));
                 }
                 Err(e) => {
                     log::error!(target: "rocket_keepsake", "session saved, but its cookie cannot be sealed: {e}");
@@ -143,11 +148,18 @@ async fn store_failed<'r>(req: &'r Request<'_>, res: &mut Response<'r>, error: &
 /// own catcher if one matches, else Rocket's default. Headers of the old response
 /// that the new one lacks (Shield's, `Vary`) are kept; its body, cookies, content
 /// headers and `Location` are not, as when Rocket itself answers with a catcher.
-pub(crate) async fn respond_with_catcher<'r>(
+///
+/// Boxed: a failure's path, which inline would add its size to the future of every
+/// response the fairing sees.
+pub(crate) fn respond_with_catcher<'a, 'r: 'a>(
     req: &'r Request<'_>,
-    res: &mut Response<'r>,
+    res: &'a mut Response<'r>,
     status: Status,
-) {
+) -> BoxFuture<'a, ()> {
+    Box::pin(replace_with_catcher(req, res, status))
+}
+
+async fn replace_with_catcher<'r>(req: &'r Request<'_>, res: &mut Response<'r>, status: Status) {
     let caught = match catcher_for(req, status) {
         Some(catcher) => catcher.handler.handle(status, req).await.ok(),
         None => None,

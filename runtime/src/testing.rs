@@ -156,7 +156,7 @@ async fn new_session(shared: &Shared, fields: Vec<(&'static str, Box<str>)>) -> 
         format: &shared.format,
         store: shared.backend.store(),
     };
-    match plan(&mut record, &rules, false, now) {
+    match plan(&mut record, &rules, &|| false, &|| now) {
         Plan::Cookie { value, .. } => Some(value),
         Plan::Store {
             store,

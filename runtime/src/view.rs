@@ -353,6 +353,11 @@ impl<T: SessionView> Tracked<T> {
         &mut self.value
     }
 
+    /// Whether the view was borrowed mutably: only then can it have changed.
+    pub(crate) fn borrowed_mut(&self) -> bool {
+        self.baseline.is_some()
+    }
+
     /// Writes the fields that changed since the first mutable access into `record`.
     pub(crate) fn write_back(&mut self, record: &mut Record) {
         let Some(baseline) = &mut self.baseline else {
