@@ -3,13 +3,17 @@
 //! `hand` (a hand-rolled signed-cookie read of the same record), `hand-change` (its
 //! hand-rolled change), `plain` (no session guard, session cookie sent), `private` (a private-cookie
 //! change), `bare` (`plain` in an app without the fairing), `memory-read`,
-//! `memory-change` (the same on `MemoryStore`); `N` requests
+//! `memory-change` (the same on `MemoryStore`), `flash` (`Flashes::push`, then
+//! `take_all` with the cookie it set: two requests), `rocket-flash` (Rocket's own
+//! `Flash` then `FlashMessage`); `N` requests (or pairs)
 //! (default 3000). Per-request instructions: the difference of two runs' totals
 //! (`N=0` and `N=...`) over `N`.
 use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
+use rocket::request::FlashMessage;
+use rocket::response::{Flash as RocketFlash, Redirect};
 use rocket::{get, routes};
-use rocket_keepsake::Keepsake;
+use rocket_keepsake::{flash, Flashes, Keepsake};
 
 #[path = "fixture/mod.rs"]
 mod fixture;
@@ -56,6 +60,32 @@ fn hand_change(jar: &CookieJar<'_>) -> String {
     profile.name
 }
 
+#[flash]
+enum Notice {
+    Info,
+}
+
+#[get("/flash")]
+fn flash_push(mut notices: Flashes<'_, Notice>) -> &'static str {
+    notices.push(Notice::Info, "Saved.");
+    "ok"
+}
+
+#[get("/take")]
+fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
+    notices.take_all().len().to_string()
+}
+
+#[get("/rocket/flash")]
+fn rocket_flash() -> RocketFlash<Redirect> {
+    RocketFlash::success(Redirect::to("/"), "Saved.")
+}
+
+#[get("/rocket/take")]
+fn rocket_take(flash: Option<FlashMessage<'_>>) -> String {
+    flash.map(|f| f.message().to_owned()).unwrap_or_default()
+}
+
 #[get("/private")]
 fn private(jar: &CookieJar<'_>) -> String {
     let mut p: Profile = jar
@@ -84,7 +114,19 @@ async fn main() {
     } else {
         rocket::custom(figment).attach(keepsake).mount(
             "/",
-            routes![seed, change, read, private, plain, hand, hand_change],
+            routes![
+                seed,
+                change,
+                read,
+                private,
+                plain,
+                hand,
+                hand_change,
+                flash_push,
+                flash_take,
+                rocket_flash,
+                rocket_take
+            ],
         )
     };
     let client = Client::untracked(rocket).await.unwrap();
@@ -120,6 +162,19 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(3000);
     for _ in 0..n {
+        let flash = match mode.as_str() {
+            "flash" => Some(("/flash", "/take", "session")),
+            "rocket-flash" => Some(("/rocket/flash", "/rocket/take", "_flash")),
+            _ => None,
+        };
+        if let Some((push, take, name)) = flash {
+            let set = client.get(push).dispatch().await;
+            let value = set.cookies().get(name).unwrap().value().to_owned();
+            drop(set);
+            let taken = client.get(take).cookie(Cookie::new(name, value));
+            std::hint::black_box(taken.dispatch().await.into_string().await);
+            continue;
+        }
         let request = match mode.as_str() {
             "private" => client
                 .get("/private")

@@ -9,7 +9,6 @@ use rocket::futures::future::BoxFuture;
 use rocket::http::{Header, Status};
 use rocket::{Request, Response};
 
-use crate::cookie;
 use crate::error::report;
 use crate::plan::{plan, Plan, Rules, Target, Write};
 use crate::record::Record;
@@ -48,7 +47,7 @@ pub(crate) async fn save<'r>(
                     return store_failed(req, res, &e).await;
                 }
             }
-            res.adjoin_header(cookie::removal(&shared.config));
+            res.adjoin_header(shared.cookies.removal());
         }
         Plan::Cookie {
             value,
@@ -64,7 +63,7 @@ pub(crate) async fn save<'r>(
                 );
             }
             shared.warn_if_dropped_by_browsers(req);
-            res.adjoin_header(cookie::set(&shared.config, value, life, issued));
+            res.adjoin_header(shared.cookies.set(&value, life, issued));
         }
         Plan::Store {
             store,
@@ -75,7 +74,7 @@ pub(crate) async fn save<'r>(
             Ok(Some(id)) => match shared.format.seal(stamp, id.as_str().as_bytes()) {
                 Ok(value) => {
                     shared.warn_if_dropped_by_browsers(req);
-                    res.adjoin_header(cookie::set(&shared.config, value, life, stamp.issued));
+                    res.adjoin_header(shared.cookies.set(&value, life, stamp.issued));
                 }
                 Err(e) => {
                     log::error!(target: "rocket_keepsake", "session saved, but its cookie cannot be sealed: {e}");

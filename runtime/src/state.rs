@@ -13,6 +13,7 @@ use crate::codec::{
     self, Encrypted, Flask, FlaskSessionIds, Format, Limits, Purpose, Signed, Tags,
 };
 use crate::config::{BadKey, Config, ConfigError, Rule, Secret};
+use crate::cookie::CookieHeaders;
 use crate::error::{report, SessionError};
 use crate::record::Record;
 use crate::store::{SessionId, SessionStore, StoreErrorKind};
@@ -38,6 +39,8 @@ impl Backend {
 /// The ignited fairing's state.
 pub(crate) struct Shared {
     pub(crate) config: Config,
+    /// The session cookie's headers, their attributes formatted once.
+    pub(crate) cookies: CookieHeaders,
     /// Seals the cookie: the record itself, or a store's session id.
     pub(crate) format: Format,
     /// With `migrate_cookie_sessions`: the formats of the signed-cookie store's
@@ -149,6 +152,7 @@ impl Shared {
             absolute: config.absolute_timeout,
         };
         Ok(Shared {
+            cookies: CookieHeaders::new(&config),
             config,
             format,
             migrate,
