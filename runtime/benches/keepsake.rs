@@ -12,16 +12,15 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
-use rocket::request::FlashMessage;
-use rocket::response::{Flash as RocketFlash, Redirect};
 use rocket::{get, routes, Build, Rocket};
 use rocket_keepsake::bench::{CookieCodec, SessionRecord};
-use rocket_keepsake::{flash, Flashes, Keepsake, Session};
+use rocket_keepsake::{Flashes, Keepsake, Session};
 use sha2::Sha256;
 
 mod chart;
 mod fixture;
 
+use fixture::flashes::{flash_push, flash_take, rocket_flash, rocket_take, Notice};
 use fixture::routes::{change, plain, read};
 use fixture::{profile, Profile};
 
@@ -42,11 +41,6 @@ struct Ten {
     j: String,
 }
 
-#[flash]
-enum Notice {
-    Info,
-}
-
 // ---- routes ----------------------------------------------------------------
 
 #[get("/seed/<size>")]
@@ -55,23 +49,12 @@ fn seed_route(size: usize, mut session: Session<'_, Profile>) -> &'static str {
     "seeded"
 }
 
-#[get("/flash")]
-fn flash_push(mut notices: Flashes<'_, Notice>) -> &'static str {
-    notices.push(Notice::Info, "Saved.");
-    "ok"
-}
-
 #[get("/flash/<n>")]
 fn flash_push_n(n: usize, mut notices: Flashes<'_, Notice>) -> &'static str {
     for _ in 0..n {
         notices.push(Notice::Info, "Saved your changes.");
     }
     "ok"
-}
-
-#[get("/take")]
-fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
-    notices.take_all().len().to_string()
 }
 
 /// (e): the JSON in a private cookie, the way a Rocket user would without us.
@@ -222,17 +205,6 @@ async fn raw_redis_change(
         .await
         .ok();
     stored_name(&fields)
-}
-
-/// (f): Rocket's own single, unsigned flash.
-#[get("/rocket/flash")]
-fn rocket_flash() -> RocketFlash<Redirect> {
-    RocketFlash::success(Redirect::to("/"), "Saved.")
-}
-
-#[get("/rocket/take")]
-fn rocket_take(flash: Option<FlashMessage<'_>>) -> String {
-    flash.map(|f| f.message().to_owned()).unwrap_or_default()
 }
 
 fn figment() -> rocket::figment::Figment {

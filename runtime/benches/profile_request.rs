@@ -10,14 +10,13 @@
 //! (`N=0` and `N=...`) over `N`.
 use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
-use rocket::request::FlashMessage;
-use rocket::response::{Flash as RocketFlash, Redirect};
 use rocket::{get, routes};
-use rocket_keepsake::{flash, Flashes, Keepsake};
+use rocket_keepsake::Keepsake;
 
 #[path = "fixture/mod.rs"]
 mod fixture;
 
+use fixture::flashes::{flash_push, flash_take, rocket_flash, rocket_take};
 use fixture::routes::{change, plain, read, seed};
 use fixture::Profile;
 
@@ -58,32 +57,6 @@ fn hand_change(jar: &CookieJar<'_>) -> String {
     bytes.extend_from_slice(&tag);
     jar.add(Cookie::new("hand", engine.encode(bytes)));
     profile.name
-}
-
-#[flash]
-enum Notice {
-    Info,
-}
-
-#[get("/flash")]
-fn flash_push(mut notices: Flashes<'_, Notice>) -> &'static str {
-    notices.push(Notice::Info, "Saved.");
-    "ok"
-}
-
-#[get("/take")]
-fn flash_take(mut notices: Flashes<'_, Notice>) -> String {
-    notices.take_all().len().to_string()
-}
-
-#[get("/rocket/flash")]
-fn rocket_flash() -> RocketFlash<Redirect> {
-    RocketFlash::success(Redirect::to("/"), "Saved.")
-}
-
-#[get("/rocket/take")]
-fn rocket_take(flash: Option<FlashMessage<'_>>) -> String {
-    flash.map(|f| f.message().to_owned()).unwrap_or_default()
 }
 
 #[get("/private")]
