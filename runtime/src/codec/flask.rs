@@ -258,19 +258,8 @@ mod tests {
     #[test]
     fn every_single_byte_change_is_rejected() {
         let value = flask().seal(AT, br#"{"user":"ada","n":1}"#);
-        for i in 0..value.len() {
-            for replacement in [b'A', b'z', b'-', b'.'] {
-                let mut bytes = value.clone().into_bytes();
-                if bytes[i] == replacement {
-                    continue;
-                }
-                bytes[i] = replacement;
-                let tampered = String::from_utf8(bytes).unwrap();
-                assert!(
-                    flask().open(&tampered).is_err(),
-                    "byte {i} -> {replacement}"
-                );
-            }
+        for (i, to, tampered) in crate::codec::each_byte_changed(&value, b"Az-.") {
+            assert!(flask().open(&tampered).is_err(), "byte {i} -> {to}");
         }
     }
 

@@ -166,6 +166,29 @@ impl Limits {
     }
 }
 
+/// Every copy of a sealed `value` with one byte replaced by one of `replacements`
+/// (a byte is never replaced by itself): the byte's index, the replacement, the copy.
+#[cfg(test)]
+fn each_byte_changed<'a>(
+    value: &'a str,
+    replacements: &'a [u8],
+) -> impl Iterator<Item = (usize, u8, String)> + 'a {
+    (0..value.len()).flat_map(move |i| {
+        replacements
+            .iter()
+            .filter(move |&&r| value.as_bytes()[i] != r)
+            .map(move |&r| {
+                let mut bytes = value.as_bytes().to_vec();
+                bytes[i] = r;
+                (
+                    i,
+                    r,
+                    String::from_utf8(bytes).expect("ASCII replaced by ASCII"),
+                )
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
