@@ -93,10 +93,7 @@ impl RedisStore {
             .arg(digest)
             .arg(new.unwrap_or_default())
             .arg(millis(ttl));
-        let applied: i64 = invocation
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let applied: i64 = self.run(&invocation).await?;
         Ok(applied == 1)
     }
 
@@ -159,10 +156,7 @@ impl RedisStore {
         if !self.is_cluster() {
             let mut invocation = layout.moved.key(&from);
             invocation.key(&to).arg(millis(ttl));
-            let moved: i64 = invocation
-                .invoke_async(&mut self.connection().await?)
-                .await
-                .map_err(|e| self.failed(e))?;
+            let moved: i64 = self.run(&invocation).await?;
             return Ok(saved(moved));
         }
         // In a cluster the two keys are in different slots: copy, then delete the old

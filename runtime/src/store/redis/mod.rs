@@ -9,8 +9,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{
-    AsyncCommands, AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, Script,
-    Value,
+    AsyncCommands, AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError,
+    RedisFuture, Script, ScriptInvocation, Value,
 };
 use rocket::tokio::sync::{Mutex, OnceCell};
 
@@ -531,10 +531,7 @@ impl RedisStore {
         for field in &changes.removed {
             invocation.arg(field);
         }
-        let applied: i64 = invocation
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let applied: i64 = self.run(&invocation).await?;
         Ok(saved(applied))
     }
 
@@ -607,6 +604,14 @@ impl RedisStore {
         }
         let mut invocation = script.prepare_invoke();
         invocation.arg(&self.prefix).arg(key).arg(value);
+        self.run(&invocation).await
+    }
+
+    /// Runs a script on a connection of the store's.
+    async fn run<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
         invocation
             .invoke_async(&mut self.connection().await?)
             .await
@@ -714,10 +719,7 @@ impl SessionStore for RedisStore {
         for field in changes.removed.iter().chain(&changes.index) {
             invocation.arg(field);
         }
-        let applied: i64 = invocation
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let applied: i64 = self.run(&invocation).await?;
         Ok(saved(applied))
     }
 
@@ -732,10 +734,7 @@ impl SessionStore for RedisStore {
         }
         let mut invocation = self.delete.key(self.key(id));
         invocation.arg(&self.prefix).arg(id.as_str());
-        let _: i64 = invocation
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let _: i64 = self.run(&invocation).await?;
         Ok(())
     }
 
@@ -758,10 +757,7 @@ impl SessionStore for RedisStore {
             .arg(from.as_str())
             .arg(to.as_str())
             .arg(millis(ttl));
-        let applied: i64 = invocation
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let applied: i64 = self.run(&invocation).await?;
         Ok(saved(applied))
     }
 
