@@ -37,28 +37,8 @@ pub(crate) const MAX_BLOB: usize = 4 * 1024 * 1024;
 /// The deepest nesting of arrays and maps decoded.
 pub(crate) const MAX_DEPTH: usize = 64;
 
-#[cfg(any(
-    feature = "redis",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "sqlite",
-    feature = "rocket_db_pools"
-))]
-pub(crate) use self::recent::Recent;
-
-#[cfg(feature = "redis")]
-pub(crate) use self::swapped::{contended, TRIES};
-#[cfg(any(
-    feature = "redis",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "sqlite",
-    feature = "rocket_db_pools"
-))]
-pub(crate) use self::swapped::{only_expiry, save};
-
 /// A save as the Redis and SQL layouts make it: merge into the blob read, then a
-/// compare-and-set.
+/// compare-and-set, tried first against the blob the request's load found.
 #[cfg(any(
     feature = "redis",
     feature = "postgres",
@@ -66,7 +46,10 @@ pub(crate) use self::swapped::{only_expiry, save};
     feature = "sqlite",
     feature = "rocket_db_pools"
 ))]
-mod swapped {
+pub(crate) mod swapped {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+
     use rocket::futures::future::BoxFuture;
 
     use crate::store::{Changes, Saved, StoreError};
@@ -119,20 +102,6 @@ mod swapped {
             format!("the session changed under each of {TRIES} attempts to write it"),
         )
     }
-}
-
-/// The blobs recent loads found (the Redis and SQL layouts use them; Memcached's
-/// `cas` needs its own token).
-#[cfg(any(
-    feature = "redis",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "sqlite",
-    feature = "rocket_db_pools"
-))]
-mod recent {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, PoisonError};
 
     /// The most bytes of loaded blobs kept for the saves that follow their loads.
     const RECENT_BYTES: usize = 4 * 1024 * 1024;
@@ -141,6 +110,7 @@ mod recent {
     /// load: its compare-and-set is tried against that blob first, without reading it
     /// again (one round trip instead of two). A stale blob only makes that first try
     /// fail. At most [`RECENT_BYTES`] are kept; past that the cache starts afresh.
+    /// (Memcached's layout needs its own `cas` token instead.)
     #[derive(Debug, Default)]
     pub(crate) struct Recent(Mutex<RecentBlobs>);
 

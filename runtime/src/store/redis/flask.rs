@@ -17,7 +17,8 @@ use redis::{AsyncCommands, Script};
 use sha1::{Digest, Sha1};
 
 use super::{millis, saved, RedisStore};
-use crate::store::flask_session::{self, Recent, Unreadable};
+use crate::store::flask_session::swapped::{self, Recent};
+use crate::store::flask_session::{self, Unreadable};
 use crate::store::{Changes, Fields, Saved, SessionId, StoreError};
 
 /// Writes a blob, or deletes it (an empty value), if the key still holds the blob whose
@@ -120,7 +121,7 @@ impl RedisStore {
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
         let loaded = layout.recent.take(&key);
-        if flask_session::only_expiry(changes) {
+        if swapped::only_expiry(changes) {
             // Only the expiry moves.
             let mut connection = self.connection().await?;
             let applied: i64 = connection
@@ -130,7 +131,7 @@ impl RedisStore {
             return Ok(saved(applied));
         }
         let key = &key;
-        flask_session::save(
+        swapped::save(
             "redis",
             changes,
             loaded,
@@ -161,7 +162,7 @@ impl RedisStore {
         }
         // In a cluster the two keys are in different slots: copy, then delete the old
         // one if it still holds what was copied, else undo the copy and look again.
-        for _ in 0..flask_session::TRIES {
+        for _ in 0..swapped::TRIES {
             let Some(blob) = self.blob(&from).await? else {
                 return Ok(Saved::Gone);
             };
@@ -173,6 +174,6 @@ impl RedisStore {
             }
             self.swap(layout, &to, Some(&blob), None, ttl).await?;
         }
-        Err(flask_session::contended("redis"))
+        Err(swapped::contended("redis"))
     }
 }

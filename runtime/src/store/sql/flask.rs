@@ -16,7 +16,8 @@ use rocket::futures::future::BoxFuture;
 use rocket::tokio::sync::OnceCell;
 
 use super::{check_table, numbered, Bind, Engine, SqlStore, Work};
-use crate::store::flask_session::{self, Recent};
+use crate::store::flask_session;
+use crate::store::flask_session::swapped::{self, Recent};
 use crate::store::{Changes, Fields, Saved, SessionId, StoreError, StoreErrorKind};
 
 /// Flask-Session's layout: its key prefix, and its statements once the table exists.
@@ -183,7 +184,7 @@ impl<E: Engine> SqlStore<E> {
         let key = format!("{}{}", layout.prefix, id.as_str());
         let expiry = expiry(ttl);
         let loaded = layout.recent.take(&key);
-        if flask_session::only_expiry(changes) {
+        if swapped::only_expiry(changes) {
             // Only the expiry moves.
             let binds = [Bind::text(&expiry), Bind::text(&key)];
             let touched = self.execute(&sql.touch, &binds).await?;
@@ -198,7 +199,7 @@ impl<E: Engine> SqlStore<E> {
             Box::pin(self.flask_swap(sql, key, expiry, old, new))
         };
         let read = || -> BoxFuture<'_, _> { Box::pin(self.flask_blob(sql, key)) };
-        flask_session::save(E::NAME, changes, loaded, read, swap).await
+        swapped::save(E::NAME, changes, loaded, read, swap).await
     }
 
     /// Writes `new` (deletes the row, if `None`) under `key` if the row still holds
