@@ -34,6 +34,19 @@ def describe(value):
     return [kind, str(value)]
 
 
+def add_flash_routes(app):
+    """`/flash/<category>/<message>` flashes; `/flashes` reads them, with categories."""
+
+    @app.get("/flash/<category>/<message>")
+    def flash_message(category, message):
+        flash(message, category)
+        return "ok"
+
+    @app.get("/flashes")
+    def flashes():
+        return jsonify(get_flashed_messages(with_categories=True))
+
+
 def make_app(secret):
     app = Flask(__name__)
     app.secret_key = secret
@@ -64,14 +77,7 @@ def make_app(secret):
         session["notes"] = "abc" * n
         return "ok"
 
-    @app.get("/flash/<category>/<message>")
-    def flash_message(category, message):
-        flash(message, category)
-        return "ok"
-
-    @app.get("/flashes")
-    def flashes():
-        return jsonify(get_flashed_messages(with_categories=True))
+    add_flash_routes(app)
 
     @app.get("/permanent/<on>")
     def permanent(on):

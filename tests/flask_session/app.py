@@ -18,14 +18,14 @@ import warnings
 
 import redis
 from pymemcache.client.base import PooledClient as Memcache
-from flask import Flask, flash, get_flashed_messages, jsonify, session
+from flask import Flask, jsonify, session
 from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import text
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "flask"))
-from app import describe, serve  # noqa: E402  (tests/flask/app.py)
+from app import add_flash_routes, describe, serve  # noqa: E402  (tests/flask/app.py)
 
 SECRET = "flask-session-secret"
 warnings.simplefilter("ignore", DeprecationWarning)
@@ -78,14 +78,7 @@ def make_app(signer=False, memcached=False, database=None):
         session["nested"] = {"a": [1, {"b": None}], "t": (1, "x")}
         return "ok"
 
-    @app.get("/flash/<category>/<message>")
-    def flash_message(category, message):
-        flash(message, category)
-        return "ok"
-
-    @app.get("/flashes")
-    def flashes():
-        return jsonify(get_flashed_messages(with_categories=True))
+    add_flash_routes(app)
 
     @app.get("/read")
     def read():
