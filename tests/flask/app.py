@@ -34,8 +34,16 @@ def describe(value):
     return [kind, str(value)]
 
 
-def add_flash_routes(app):
-    """`/flash/<category>/<message>` flashes; `/flashes` reads them, with categories."""
+def add_shared_routes(app):
+    """Routes both test apps have: `/flash/<category>/<message>` flashes, `/flashes`
+    reads them with their categories, `/read` describes every key of the session."""
+
+    @app.get("/read")
+    def read():
+        return jsonify(
+            keys={k: describe(v) for k, v in session.items()},
+            permanent=session.permanent,
+        )
 
     @app.get("/flash/<category>/<message>")
     def flash_message(category, message):
@@ -77,19 +85,12 @@ def make_app(secret):
         session["notes"] = "abc" * n
         return "ok"
 
-    add_flash_routes(app)
+    add_shared_routes(app)
 
     @app.get("/permanent/<on>")
     def permanent(on):
         session.permanent = on == "true"
         return "ok"
-
-    @app.get("/read")
-    def read():
-        return jsonify(
-            keys={k: describe(v) for k, v in session.items()},
-            permanent=session.permanent,
-        )
 
     return app
 

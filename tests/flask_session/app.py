@@ -6,7 +6,7 @@ Configured from the environment: `REDIS_URL`, `MEMCACHED_URL`, `POSTGRES_URL`,
 `PREFIX` (its `SESSION_KEY_PREFIX`). `/signed/...` is the same app with
 `SESSION_USE_SIGNER`, `/memcached/...` the same app on Memcached, `/postgres/...`,
 `/mysql/...` and `/sqlite/...` on Flask-SQLAlchemy. It serves as the Flask interop
-app does (`tests/flask/app.py`, whose `describe` and `serve` it uses), and at exit
+app does (`tests/flask/app.py`, whose shared routes and `serve` it uses), and at exit
 drops its tables and removes the SQLite file.
 """
 
@@ -18,14 +18,14 @@ import warnings
 
 import redis
 from pymemcache.client.base import PooledClient as Memcache
-from flask import Flask, jsonify, session
+from flask import Flask, session
 from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import text
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "flask"))
-from app import add_flash_routes, describe, serve  # noqa: E402  (tests/flask/app.py)
+from app import add_shared_routes, serve  # noqa: E402  (tests/flask/app.py)
 
 SECRET = "flask-session-secret"
 warnings.simplefilter("ignore", DeprecationWarning)
@@ -78,14 +78,7 @@ def make_app(signer=False, memcached=False, database=None):
         session["nested"] = {"a": [1, {"b": None}], "t": (1, "x")}
         return "ok"
 
-    add_flash_routes(app)
-
-    @app.get("/read")
-    def read():
-        return jsonify(
-            keys={k: describe(v) for k, v in session.items()},
-            permanent=session.permanent,
-        )
+    add_shared_routes(app)
 
     return app
 
