@@ -60,6 +60,15 @@ struct Credentials {
 
 type Redirected = Flash<Redirect, Notice>;
 
+/// To the login page, with a message.
+fn to_login(category: Notice, message: impl Into<String>) -> Redirected {
+    Flash::new(
+        Redirect::to(uri!(login_page(username = _))),
+        category,
+        message,
+    )
+}
+
 #[get("/")]
 fn index() -> Redirect {
     Redirect::to(uri!(dashboard))
@@ -91,8 +100,7 @@ fn register_page(auth: Session<'_, Auth>, notices: Flashes<'_, Notice>) -> Templ
 async fn register(form: Form<Credentials>, users: &State<Users>) -> Redirected {
     let (name, password) = (form.username.trim().to_owned(), form.password.clone());
     match users.inner().clone().register(name, password).await {
-        Ok(()) => Flash::new(
-            Redirect::to(uri!(login_page(username = _))),
+        Ok(()) => to_login(
             Notice::Success,
             format!("Registered {}; you can log in now.", form.username.trim()),
         ),
@@ -157,9 +165,7 @@ fn dashboard(
     devices: &State<Devices>,
 ) -> Result<Template, Redirected> {
     let Some(user) = auth.user.clone() else {
-        let to_login = Redirect::to(uri!(login_page(username = _)));
-        return Err(Flash::new(
-            to_login,
+        return Err(to_login(
             Notice::Warning,
             "Please log in to see your dashboard.",
         ));
@@ -218,12 +224,7 @@ async fn devices_page(
     notices: Flashes<'_, Notice>,
 ) -> Result<Template, Redirected> {
     let Some(user) = auth.user.clone() else {
-        let to_login = Redirect::to(uri!(login_page(username = _)));
-        return Err(Flash::new(
-            to_login,
-            Notice::Warning,
-            "Please log in first.",
-        ));
+        return Err(to_login(Notice::Warning, "Please log in first."));
     };
     let (devices, error) = match admin.sessions::<Auth, str>(&user).await {
         Ok(sessions) => {
@@ -269,11 +270,7 @@ async fn end_device(
 #[post("/logout")]
 fn logout(mut auth: Session<'_, Auth>) -> Redirected {
     auth.clear();
-    Flash::new(
-        Redirect::to(uri!(login_page(username = _))),
-        Notice::Info,
-        "You have been logged out.",
-    )
+    to_login(Notice::Info, "You have been logged out.")
 }
 
 #[launch]
